@@ -1,0 +1,76 @@
+"""flagkit: in-process feature flags for AWS AppConfig.
+
+Documents are validated once, compiled once into an immutable snapshot and swapped in with one
+reference assignment; evaluation reads that snapshot without locks and never raises.
+
+    import flagkit
+    flags = flagkit.Flags(flagkit.AppConfigSource("shop", "prod", "flags"))
+    if flags.enabled("new-pricing-engine", user_id):
+        ...
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._client import Flags, FlagsView
+from ._exceptions import (
+    DocumentError,
+    FlagkitError,
+    MissingExtraError,
+    PermanentSourceError,
+    RetryableSourceError,
+    RuleError,
+    SourceError,
+)
+from ._poller import Polling, Status
+from ._source import Fetched, FileSource, Source, StaticSource
+from ._types import ErrorCode, EvaluationDetails, Reason
+
+if TYPE_CHECKING:
+    from ._appconfig import AppConfigSource
+
+__all__ = [
+    "AppConfigSource",
+    "DocumentError",
+    "ErrorCode",
+    "EvaluationDetails",
+    "Fetched",
+    "FileSource",
+    "FlagkitError",
+    "Flags",
+    "FlagsView",
+    "MissingExtraError",
+    "PermanentSourceError",
+    "Polling",
+    "Reason",
+    "RetryableSourceError",
+    "RuleError",
+    "Source",
+    "SourceError",
+    "StaticSource",
+    "Status",
+    "__version__",
+    "validate",
+]
+
+__version__ = "0.1.0.dev0"
+
+
+def validate(document: dict[str, Any] | str | bytes, *, content_type: str = "application/json") -> int:
+    """Validate and compile a document; returns the number of flags, raises DocumentError."""
+    import json
+
+    from ._snapshot import snapshot_from_bytes
+
+    body = json.dumps(document).encode() if isinstance(document, dict) else document
+    return len(snapshot_from_bytes(body, content_type=content_type).flags)
+
+
+def __getattr__(name: str) -> Any:
+    # AWS sources are imported on first use so that `import flagkit` never imports boto3.
+    if name == "AppConfigSource":
+        from ._appconfig import AppConfigSource
+
+        return AppConfigSource
+    raise AttributeError(f"module 'flagkit' has no attribute {name!r}")

@@ -1,0 +1,309 @@
+"""The client: evaluates flags from the current snapshot, lock-free, never raising.
+
+The design's keystone: ``self._snapshot`` is one reference to an immutable
+:class:`~flagkit._snapshot.Snapshot`. The poller builds a complete new snapshot and assigns it
+in one statement (:meth:`Flags._publish`); a reader does one attribute read and then works on
+that object only. No reader ever takes a lock, and no reader can see half a document.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from ._poller import Poller, Polling, Status
+from ._snapshot import EMPTY, Snapshot
+from ._source import Source
+from ._types import ErrorCode, EvaluationDetails, Reason
+
+__all__ = ["Flags", "FlagsView"]
+
+log = logging.getLogger("flagkit")
+T = TypeVar("T")
+Listener = Callable[[str | None, str | None], None]
+
+_NOT_READY = "no flags document has been loaded yet"
+
+
+def _as_context(attributes: Any) -> dict[str, Any] | None:
+    """The attributes as the compiled rules expect them: None or a plain dict."""
+    if attributes is None or type(attributes) is dict:
+        return attributes
+    if isinstance(attributes, Mapping):
+        return dict(attributes)
+    raise TypeError(f"attributes must be a mapping, not {type(attributes).__name__}")
+
+
+def _check_str(v: Any) -> Any:
+    return v if type(v) is str else _MISMATCH
+
+
+def _check_int(v: Any) -> Any:
+    return v if type(v) is int else _MISMATCH
+
+
+def _check_float(v: Any) -> Any:
+    return float(v) if type(v) in (int, float) else _MISMATCH
+
+
+def _check_bool(v: Any) -> Any:
+    return v if type(v) is bool else _MISMATCH
+
+
+def _check_json(v: Any) -> Any:
+    return v
+
+
+_MISMATCH = object()
+_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "str": _check_str,
+    "int": _check_int,
+    "float": _check_float,
+    "bool": _check_bool,
+    "json": _check_json,
+}
+
+
+class _Evaluating:
+    """Evaluation methods over ``self._snapshot`` (shared by the client and pinned views)."""
+
+    __slots__ = ()
+    _snapshot: Snapshot
+
+    # -- the hot path ---------------------------------------------------------------------
+
+    def enabled(
+        self,
+        flag: str,
+        user_id: Any = None,
+        attributes: Mapping[str, Any] | None = None,
+        *,
+        default: bool = False,
+    ) -> bool:
+        """Whether ``flag`` is on for this user; ``default`` on any problem (never raises)."""
+        try:
+            fn = self._snapshot.enabled_fns.get(flag)
+            if fn is None:
+                return default
+            if attributes is not None and type(attributes) is not dict:
+                attributes = _as_context(attributes)
+            return fn(user_id, attributes)  # type: ignore[arg-type]
+        except Exception:
+            return default
+
+    def variant(
+        self,
+        flag: str,
+        user_id: Any = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> str | None:
+        """The chosen variant's name; None for basic flags and on any problem."""
+        try:
+            compiled = self._snapshot.flags.get(flag)
+            if compiled is None:
+                return None
+            if attributes is not None and type(attributes) is not dict:
+                attributes = _as_context(attributes)
+            return compiled.select(user_id, attributes).name  # type: ignore[arg-type]
+        except Exception:
+            return None
+
+    # -- typed attribute access -----------------------------------------------------------
+
+    def get_str(self, flag: str, attribute: str, default: str, user_id: Any = None,
+                attributes: Mapping[str, Any] | None = None) -> str:
+        """A string attribute of the chosen variant (or basic flag), else ``default``."""
+        return self._resolve(flag, attribute, default, "str", user_id, attributes).value  # type: ignore[no-any-return]
+
+    def get_int(self, flag: str, attribute: str, default: int, user_id: Any = None,
+                attributes: Mapping[str, Any] | None = None) -> int:
+        """An integer attribute (booleans and floats are a TYPE_MISMATCH), else ``default``."""
+        return self._resolve(flag, attribute, default, "int", user_id, attributes).value  # type: ignore[no-any-return]
+
+    def get_float(self, flag: str, attribute: str, default: float, user_id: Any = None,
+                  attributes: Mapping[str, Any] | None = None) -> float:
+        """A numeric attribute as float (integers widen), else ``default``."""
+        return self._resolve(flag, attribute, default, "float", user_id, attributes).value  # type: ignore[no-any-return]
+
+    def get_bool(self, flag: str, attribute: str, default: bool, user_id: Any = None,
+                 attributes: Mapping[str, Any] | None = None) -> bool:
+        """A boolean attribute, else ``default``."""
+        return self._resolve(flag, attribute, default, "bool", user_id, attributes).value  # type: ignore[no-any-return]
+
+    def get_json(self, flag: str, attribute: str, default: Any = None, user_id: Any = None,
+                 attributes: Mapping[str, Any] | None = None) -> Any:
+        """Any attribute value as stored (arrays as tuples), else ``default``."""
+        return self._resolve(flag, attribute, default, "json", user_id, attributes).value
+
+    def details(
+        self,
+        flag: str,
+        user_id: Any = None,
+        attributes: Mapping[str, Any] | None = None,
+        *,
+        attribute: str | None = None,
+        default: Any = None,
+        kind: str = "json",
+    ) -> EvaluationDetails[Any]:
+        """The full answer: value, variant, reason, error code and document version.
+
+        Without ``attribute`` the value is the flag's enabled state (``default`` defaults to
+        False); with it, the attribute's value checked against ``kind`` (str, int, float,
+        bool or json).
+        """
+        if attribute is None:
+            return self._resolve(flag, None, False if default is None else default, "bool", user_id, attributes)
+        return self._resolve(flag, attribute, default, kind, user_id, attributes)
+
+    @property
+    def version(self) -> str | None:
+        """The version label of the document being served (None before the first)."""
+        return self._snapshot.version
+
+    def _resolve(
+        self,
+        flag: str,
+        attribute: str | None,
+        default: Any,
+        kind: str,
+        user_id: Any,
+        attributes: Any,
+    ) -> EvaluationDetails[Any]:
+        snap = self._snapshot  # one read: the whole answer comes from this version
+        version = snap.version
+        try:
+            if not snap.ready:
+                return EvaluationDetails(flag, default, Reason.ERROR, None, ErrorCode.PROVIDER_NOT_READY,
+                                         _NOT_READY, version)
+            compiled = snap.flags.get(flag)
+            if compiled is None:
+                return EvaluationDetails(flag, default, Reason.ERROR, None, ErrorCode.FLAG_NOT_FOUND,
+                                         f"no flag {flag!r} in version {version!r}", version)
+            try:
+                context = _as_context(attributes)
+            except TypeError as exc:
+                return EvaluationDetails(flag, default, Reason.ERROR, None, ErrorCode.INVALID_CONTEXT,
+                                         str(exc), version)
+            outcome = compiled.select(user_id, context)
+            if attribute is None:
+                value: Any = outcome.enabled
+            elif not outcome.enabled:
+                return EvaluationDetails(flag, default, Reason.DISABLED, outcome.name, None, None, version)
+            elif attribute in outcome.values:
+                value = outcome.values[attribute]
+            elif attribute in compiled.attributes:
+                return EvaluationDetails(flag, default, Reason.DEFAULT, outcome.name, None, None, version)
+            else:
+                return EvaluationDetails(flag, default, Reason.ERROR, outcome.name, ErrorCode.FLAG_NOT_FOUND,
+                                         f"flag {flag!r} has no attribute {attribute!r}", version)
+            checked = _CHECKS[kind](value)
+            if checked is _MISMATCH:
+                return EvaluationDetails(flag, default, Reason.ERROR, outcome.name, ErrorCode.TYPE_MISMATCH,
+                                         f"expected {kind}, found {type(value).__name__}", version)
+            return EvaluationDetails(flag, checked, outcome.reason, outcome.name, None, None, version)
+        except Exception as exc:  # evaluation never raises: the default, with a reason
+            return EvaluationDetails(flag, default, Reason.ERROR, None, ErrorCode.GENERAL,
+                                     f"unexpected {type(exc).__name__}", version)
+
+
+class FlagsView(_Evaluating):
+    """Evaluations pinned to one snapshot: several flags read within a request agree."""
+
+    __slots__ = ("_snapshot",)
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+
+    def __repr__(self) -> str:
+        return f"FlagsView(version={self._snapshot.version!r})"
+
+
+class Flags(_Evaluating):
+    """The flagkit client.
+
+    Args:
+        source: where documents come from (``StaticSource``, ``FileSource``, ``AppConfigSource``...).
+        user_key: the context key that ``user_id`` is placed under (AppConfig rules say ``$userId``).
+        wait: seconds the constructor waits for the first snapshot; until one arrives every
+            evaluation returns its default (reason ERROR, code PROVIDER_NOT_READY).
+        backup_path: where to keep the last good document; loaded first at start.
+        polling: a :class:`Polling` with intervals, backoff and the size cap.
+        on_change: a listener ``(old_version, new_version)`` called after each swap.
+        clock, wall: injectable monotonic and wall clocks (tests, Lambda freeze/thaw).
+        start: start the background poller now (False: call :meth:`refresh` yourself).
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        *,
+        user_key: str = "userId",
+        wait: float = 5.0,
+        backup_path: str | os.PathLike[str] | None = None,
+        polling: Polling | None = None,
+        on_change: Listener | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        start: bool = True,
+    ) -> None:
+        self._snapshot = EMPTY
+        self._listeners: tuple[Listener, ...] = (on_change,) if on_change is not None else ()
+        self.source = source
+        self._poller = Poller(
+            source, self._publish, user_key=user_key, polling=polling,
+            backup_path=backup_path, clock=clock, wall=wall,
+        )
+        self._poller.load_backup()
+        if start:
+            self._poller.start()
+            if wait > 0:
+                self._poller.wait_ready(wait)
+
+    # The swap. One reference assignment; readers never lock (see the module docstring).
+    def _publish(self, snapshot: Snapshot) -> None:
+        old = self._snapshot
+        self._snapshot = snapshot
+        for listener in self._listeners:
+            try:
+                listener(old.version, snapshot.version)
+            except Exception:
+                log.exception("flagkit: a change listener raised; the poller carries on")
+
+    def on_change(self, listener: Listener) -> Listener:
+        """Register ``listener(old_version, new_version)``; returns it (usable as a decorator)."""
+        self._listeners = (*self._listeners, listener)
+        return listener
+
+    def view(self) -> FlagsView:
+        """Pin the current snapshot: every read through the view sees this one version."""
+        return FlagsView(self._snapshot)
+
+    def refresh(self) -> bool:
+        """Fetch now, in the caller's thread; True when a new snapshot was swapped in."""
+        before = self._snapshot
+        self._poller.poll_once()
+        return self._snapshot is not before
+
+    @property
+    def ready(self) -> bool:
+        """True once a snapshot (fetched or from the backup) is being served."""
+        return self._snapshot.ready
+
+    def status(self) -> Status:
+        return self._poller.status()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop polling; evaluations keep answering from the last snapshot. Idempotent."""
+        self._poller.close(timeout)
+
+    def __enter__(self) -> Flags:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Flags(source={self.source!r}, version={self._snapshot.version!r})"

@@ -1,0 +1,490 @@
+"""Documents: bytes -> validated, normalised flag specifications.
+
+Two JSON forms that AWS AppConfig produces for an ``AWS.AppConfig.FeatureFlags`` profile are
+accepted (see docs/documents.md):
+
+* the **stored document** ``{"version": "1", "flags": {...}, "values": {...}}`` with attribute
+  definitions, constraints and multi-variant ``_variants``;
+* the **data view** that GetLatestConfiguration returns for basic flags:
+  ``{"flag": {"enabled": bool, "<attr>": value, ...}}``.
+
+Both are validated with pydantic (load time only; this module is imported lazily, never by the
+hot path) and normalised into :class:`FlagSpec` tuples, which ``_snapshot`` compiles. Any rule
+broken refuses the whole document with a :class:`DocumentError` naming flag, field, what was
+expected and what was found.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from ._exceptions import DocumentError
+from ._spec import FlagSpec, VariantSpec
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "FlagSpec",
+    "VariantSpec",
+    "load_document",
+    "parse_json",
+]
+
+DEFAULT_MAX_BYTES = 1024 * 1024  # AppConfig's hosted-configuration limit
+KEY_PATTERN = r"^[a-z][a-zA-Z\d_-]{0,63}$"
+MAX_ATTRIBUTES = 25
+MAX_VARIANTS = 32
+MAX_RULE_CHARS = 16384
+MAX_STRING = 1024
+
+Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
+AttrString = Annotated[str, StringConstraints(max_length=MAX_STRING)]
+AttrValue = Union[
+    bool,
+    int,
+    float,
+    AttrString,
+    list[AttrString],
+    list[Union[int, float]],
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON: strict parsing (duplicate keys, NaN/Infinity and non-UTF-8 are refused).
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise DocumentError(
+                "duplicate JSON key", field=key, expected="each key once", found="it twice"
+            )
+        result[key] = value
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    raise DocumentError("non-standard JSON number", expected="a finite number", found=name)
+
+
+def parse_json(body: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+    """Parse a JSON document strictly; raises DocumentError, never anything else."""
+    size = len(body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body)
+    if size > max_bytes:
+        raise DocumentError(
+            "document too large", expected=f"at most {max_bytes} bytes", found=f"{size} bytes"
+        )
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        try:
+            text = bytes(body).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DocumentError(
+                "document is not UTF-8", expected="UTF-8 text", found=f"byte {exc.start}"
+            ) from exc
+    else:
+        text = body
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except DocumentError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        where = f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise DocumentError(
+            f"malformed JSON {where}".strip(), expected="a JSON object", found=str(exc)[:120]
+        ) from exc
+
+
+# ---------------------------------------------------------------------------------------------
+# pydantic models of the two JSON forms (load time only).
+
+_STRICT = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class _NumberConstraint(BaseModel):
+    model_config = _STRICT
+    type: Literal["number"]
+    required: bool = False
+    minimum: int | None = None
+    maximum: int | None = None
+
+
+class _StringConstraint(BaseModel):
+    model_config = _STRICT
+    type: Literal["string"]
+    required: bool = False
+    pattern: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    enum: Annotated[list[Union[AttrString, int]], Field(max_length=100)] | None = None
+
+    @model_validator(mode="after")
+    def _pattern_or_enum(self) -> _StringConstraint:
+        if self.pattern is not None and self.enum is not None:
+            raise ValueError("pattern and enum cannot both be given")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern is not a valid regular expression: {exc}") from exc
+        return self
+
+
+class _ElementNumber(BaseModel):
+    model_config = _STRICT
+    type: Literal["number"]
+    minimum: int | None = None
+    maximum: int | None = None
+
+
+class _ElementString(BaseModel):
+    model_config = _STRICT
+    type: Literal["string"]
+    pattern: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    enum: Annotated[list[Union[AttrString, int]], Field(max_length=100)] | None = None
+
+
+class _ArrayConstraint(BaseModel):
+    model_config = _STRICT
+    type: Literal["array"]
+    required: bool = False
+    elements: Annotated[Union[_ElementNumber, _ElementString], Field(discriminator="type")] | None = None
+
+
+class _BooleanConstraint(BaseModel):
+    model_config = _STRICT
+    type: Literal["boolean"]
+    required: bool = False
+
+
+_Constraint = Annotated[
+    Union[_NumberConstraint, _StringConstraint, _ArrayConstraint, _BooleanConstraint],
+    Field(discriminator="type"),
+]
+
+
+class _AttributeDef(BaseModel):
+    model_config = _STRICT
+    constraints: _Constraint | None = None
+    description: Annotated[str, StringConstraints(max_length=1024)] | None = None
+
+
+class _Deprecation(BaseModel):
+    model_config = _STRICT
+    status: Literal["planned"]
+    date: str | None = None
+
+
+class _FlagDef(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, populate_by_name=True)
+    name: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\n]*$")] | None = None
+    description: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    created_at: str | None = Field(default=None, alias="_createdAt")
+    updated_at: str | None = Field(default=None, alias="_updatedAt")
+    deprecation: _Deprecation | None = Field(default=None, alias="_deprecation")
+    attributes: Annotated[dict[Key, _AttributeDef], Field(max_length=MAX_ATTRIBUTES)] = Field(
+        default_factory=dict
+    )
+
+
+class _Variant(BaseModel):
+    model_config = _STRICT
+    name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    enabled: bool
+    rule: Annotated[str, StringConstraints(min_length=1, max_length=MAX_RULE_CHARS)] | None = None
+    attributeValues: Annotated[  # noqa: N815 - AppConfig's field name
+        dict[Key, AttrValue], Field(max_length=MAX_ATTRIBUTES)
+    ] = Field(default_factory=dict)
+
+
+class _FlagValue(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True, populate_by_name=True)
+    __pydantic_extra__: dict[Key, AttrValue]  # attribute values sit beside "enabled"
+    enabled: bool | None = None
+    created_at: str | None = Field(default=None, alias="_createdAt")
+    updated_at: str | None = Field(default=None, alias="_updatedAt")
+    variants: Annotated[list[_Variant], Field(min_length=1, max_length=MAX_VARIANTS)] | None = Field(
+        default=None, alias="_variants"
+    )
+
+
+class _StoredDocument(BaseModel):
+    model_config = _STRICT
+    version: Literal["1"]
+    flags: dict[Key, _FlagDef] = Field(default_factory=dict)
+    values: dict[Key, _FlagValue] = Field(default_factory=dict)
+
+
+class _DataViewFlag(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+    __pydantic_extra__: dict[Key, AttrValue]
+    enabled: bool
+
+
+# ---------------------------------------------------------------------------------------------
+# Error translation: pydantic -> DocumentError, in this one place.
+
+
+def _render_path(parts: Sequence[int | str]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part == "[key]":
+            out += " (key)"
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+_TAGS = {"number", "string", "array", "boolean"}
+
+
+def _translate(exc: ValidationError, *, data_view: bool) -> DocumentError:
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    loc = [p for p in first["loc"] if not (isinstance(p, str) and (p in _TAGS or p.startswith(("list[", "function-"))))]
+    loc = [p for p in loc if p not in {"bool", "int", "float", "str", "constrained-str"}]
+    flag: str | None = None
+    field: list[int | str] = []
+    if data_view:
+        if loc:
+            flag = str(loc[0])
+            field = list(loc[1:])
+    elif len(loc) >= 2 and loc[0] in {"flags", "values"}:
+        flag = str(loc[1])
+        field = [loc[0], *loc[2:]]
+    else:
+        field = list(loc)
+    found = first.get("input")
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return DocumentError(
+        f"invalid value{more}",
+        flag=flag,
+        field=_render_path(field) or None,
+        expected=_expected(first),
+        found=_excerpt(found),
+    )
+
+
+def _expected(error: Mapping[str, Any]) -> str:
+    kind = error.get("type", "")
+    msg = str(error.get("msg", ""))
+    if kind == "missing":
+        return "this field (it is required)"
+    if kind == "extra_forbidden":
+        return "no such field (it is not allowed here)"
+    if kind == "literal_error":
+        return msg.replace("Input should be ", "")
+    if kind == "union_tag_invalid":
+        return msg.replace("Input tag", "a known 'type'; tag")
+    return msg[0].lower() + msg[1:] if msg else kind
+
+
+def _excerpt(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading.
+
+
+def detect_format(data: Any) -> Literal["stored", "data_view"]:
+    """The stored form has a top-level string ``version``; a data-view flag is an object."""
+    if isinstance(data, dict) and isinstance(data.get("version"), str):
+        return "stored"
+    return "data_view"
+
+
+def load_document(data: Any) -> tuple[FlagSpec, ...]:
+    """Validate a parsed JSON document (either form) and normalise it."""
+    if not isinstance(data, dict):
+        raise DocumentError(
+            "not a flags document", expected="a JSON object", found=type(data).__name__
+        )
+    if detect_format(data) == "stored":
+        return _load_stored(data)
+    return _load_data_view(data)
+
+
+def _load_data_view(data: dict[str, Any]) -> tuple[FlagSpec, ...]:
+    specs = []
+    for key, raw in data.items():
+        if not isinstance(key, str) or not re.match(KEY_PATTERN, key):
+            raise DocumentError(
+                "invalid flag key", flag=key, expected=f"a key matching {KEY_PATTERN}", found=_excerpt(key)
+            )
+        try:
+            model = _DataViewFlag.model_validate(raw)
+        except ValidationError as exc:
+            err = _translate(exc, data_view=True)
+            raise DocumentError(
+                err.message, flag=key, field=_render_path([p for p in (err.flag, err.field) if p]) or None,
+                expected=err.expected, found=err.found,
+            ) from exc
+        values = _freeze(model.__pydantic_extra__ or {})
+        if len(values) > MAX_ATTRIBUTES:
+            raise DocumentError(
+                "too many attributes", flag=key, expected=f"at most {MAX_ATTRIBUTES}", found=str(len(values))
+            )
+        variant = VariantSpec(name=None, enabled=model.enabled, rule=None, values=values)
+        specs.append(FlagSpec(key, (variant,), frozenset(values), multi_variant=False))
+    return tuple(specs)
+
+
+def _load_stored(data: dict[str, Any]) -> tuple[FlagSpec, ...]:
+    try:
+        doc = _StoredDocument.model_validate(data)
+    except ValidationError as exc:
+        raise _translate(exc, data_view=False) from exc
+    for key in doc.values:
+        if key not in doc.flags:
+            raise DocumentError(
+                "values given for an undefined flag",
+                flag=key,
+                field="values",
+                expected="a flag of the same key under 'flags'",
+                found="none",
+            )
+    specs = []
+    for key, definition in doc.flags.items():
+        value = doc.values.get(key)
+        specs.append(_stored_flag(key, definition, value))
+    return tuple(specs)
+
+
+def _stored_flag(key: str, definition: _FlagDef, value: _FlagValue | None) -> FlagSpec:
+    attrs = definition.attributes
+    names = frozenset(attrs)
+    if value is None:
+        only = VariantSpec(name=None, enabled=False, rule=None, values=_freeze({}))
+        return FlagSpec(key, (only,), names, multi_variant=False)
+    extra = value.__pydantic_extra__ or {}
+    if value.variants is None:
+        _check_values(key, "values", attrs, extra, enforce_required=bool(value.enabled))
+        only = VariantSpec(name=None, enabled=bool(value.enabled), rule=None, values=_freeze(extra))
+        return FlagSpec(key, (only,), names, multi_variant=False)
+    if value.enabled is not None or extra:
+        found = "enabled" if value.enabled is not None else f"attribute {next(iter(extra))!r}"
+        raise DocumentError(
+            "a multi-variant flag carries its state in its variants",
+            flag=key,
+            field="values",
+            expected="only _variants (and _createdAt/_updatedAt)",
+            found=found,
+        )
+    variants = value.variants
+    seen: set[str] = set()
+    out = []
+    last = len(variants) - 1
+    for i, variant in enumerate(variants):
+        where = f"values._variants[{i}]"
+        if variant.name in seen:
+            raise DocumentError(
+                "duplicate variant name", flag=key, field=f"{where}.name",
+                expected="unique names", found=_excerpt(variant.name),
+            )
+        seen.add(variant.name)
+        if i == last and variant.rule is not None:
+            raise DocumentError(
+                "the default variant must come last and have no rule",
+                flag=key, field=f"{where}.rule", expected="no rule on the last variant",
+                found=_excerpt(variant.rule),
+            )
+        if i != last and variant.rule is None:
+            raise DocumentError(
+                "only the default (last) variant may omit its rule",
+                flag=key, field=f"{where}.rule", expected="a rule", found="none",
+            )
+        _check_values(key, f"{where}.attributeValues", attrs, variant.attributeValues,
+                      enforce_required=variant.enabled)
+        out.append(VariantSpec(variant.name, variant.enabled, variant.rule, _freeze(variant.attributeValues)))
+    return FlagSpec(key, tuple(out), names, multi_variant=True)
+
+
+def _check_values(
+    key: str,
+    where: str,
+    attrs: Mapping[str, _AttributeDef],
+    values: Mapping[str, Any],
+    *,
+    enforce_required: bool,
+) -> None:
+    for name, val in values.items():
+        definition = attrs.get(name)
+        if definition is None:
+            raise DocumentError(
+                "value for an undefined attribute", flag=key, field=f"{where}.{name}",
+                expected=f"one of {sorted(attrs)}" if attrs else "no attributes (the flag defines none)",
+                found=_excerpt(name),
+            )
+        if definition.constraints is not None:
+            problem = _violates(definition.constraints, val)
+            if problem:
+                raise DocumentError(
+                    "attribute value breaks its constraints", flag=key, field=f"{where}.{name}",
+                    expected=problem, found=_excerpt(val),
+                )
+    if enforce_required:
+        for name, definition in attrs.items():
+            if definition.constraints is not None and definition.constraints.required and name not in values:
+                raise DocumentError(
+                    "required attribute missing", flag=key, field=f"{where}.{name}",
+                    expected="a value (the attribute is required)", found="none",
+                )
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _violates(c: Any, v: Any) -> str | None:
+    """Why ``v`` breaks constraint ``c`` (an expected-text), or None when it holds."""
+    if c.type == "boolean":
+        return None if isinstance(v, bool) else "a boolean"
+    if c.type == "number":
+        if not _is_number(v) or (isinstance(v, float) and not math.isfinite(v)):
+            return "a number"
+        if c.minimum is not None and v < c.minimum:
+            return f"a number >= {c.minimum}"
+        if c.maximum is not None and v > c.maximum:
+            return f"a number <= {c.maximum}"
+        return None
+    if c.type == "string":
+        if not isinstance(v, str):
+            return "a string"
+        if c.pattern is not None and not re.search(c.pattern, v):
+            return f"a string matching {c.pattern!r}"
+        if c.enum is not None and v not in c.enum:
+            return f"one of {c.enum!r}"
+        return None
+    if c.type == "array":
+        if not isinstance(v, list):
+            return "an array"
+        if c.elements is not None:
+            for i, item in enumerate(v):
+                problem = _violates(c.elements, item)
+                if problem:
+                    return f"element [{i}]: {problem}"
+        return None
+    return None  # pragma: no cover - the discriminated union admits no other type
+
+
+def _freeze(values: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Attribute values as the hot path hands them out: arrays become tuples (immutable)."""
+    from types import MappingProxyType
+
+    return MappingProxyType({k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})

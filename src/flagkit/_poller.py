@@ -1,0 +1,340 @@
+"""The poller: one named daemon thread that turns a source's documents into snapshots.
+
+Lifecycle: ``NEW -> RUNNING -> CLOSED`` (``start``/``close``; ``close`` is idempotent and
+returns within its bound even while a request hangs: the thread is a daemon and close never
+takes the fetch lock). The thread sleeps on an Event, never ``time.sleep``, so ``close`` and
+``wake`` interrupt it at once.
+
+Every document goes through :meth:`Poller._accept`: size cap, parse, validate, compile, then
+``publish(snapshot)``. A document that fails is logged once (what and where, never its
+contents) and the last good snapshot stays. Errors back off with full jitter; the server's own
+interval and ``retry_after`` win over local settings.
+
+Fork safety: ``os.register_at_fork(after_in_child=...)`` is bound through a weak reference (the
+registration cannot be undone and must not keep the poller alive). The child keeps the
+inherited snapshot, gets fresh locks and events, asks the source to drop per-process state
+(AppConfigData tokens belong to the parent) and starts its own thread if the parent had one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ._exceptions import DocumentError, PermanentSourceError, RetryableSourceError, SourceError
+from ._snapshot import Snapshot, snapshot_from_bytes
+from ._source import Fetched, Source
+
+__all__ = ["Polling", "Poller", "Status"]
+
+log = logging.getLogger("flagkit")
+
+
+@dataclass(frozen=True, slots=True)
+class Polling:
+    """How the poller behaves. Times in seconds.
+
+    ``interval`` is used when the source gives no advice of its own; a source's advice (for
+    AppConfig, ``NextPollIntervalInSeconds``) wins. ``jitter`` adds up to that fraction of the
+    interval, never less, so a poll is never early.
+    """
+
+    interval: float = 30.0
+    jitter: float = 0.1
+    backoff_base: float = 1.0
+    backoff_cap: float = 60.0
+    permanent_retry: float = 300.0
+    max_bytes: int = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A readable picture of the poller; all counts since start."""
+
+    state: str
+    version: str | None
+    fetched_at: float | None  # wall clock (time.time) of the last accepted document
+    age: float | None  # seconds since the last successful fetch (accepted or unchanged)
+    last_error: str | None
+    polls: int
+    errors: int
+    swaps: int
+    rejected: int
+
+
+@dataclass(slots=True)
+class _Counters:
+    polls: int = 0
+    errors: int = 0
+    swaps: int = 0
+    rejected: int = 0
+    consecutive_failures: int = 0
+    last_error: str | None = None
+    last_success: float | None = None
+    fetched_at: float | None = None
+    version: str | None = None
+    logged: set[str] = field(default_factory=set)
+
+
+class Poller:
+    def __init__(
+        self,
+        source: Source,
+        publish: Callable[[Snapshot], None],
+        *,
+        user_key: str = "userId",
+        polling: Polling | None = None,
+        backup_path: str | os.PathLike[str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        name: str = "flagkit-poller",
+    ) -> None:
+        self.source = source
+        self._publish_ref: Callable[[], Callable[[Snapshot], None] | None]
+        if hasattr(publish, "__self__"):
+            self._publish_ref = weakref.WeakMethod(publish)  # type: ignore[arg-type]
+        else:
+            self._publish_ref = lambda: publish
+        self.user_key = user_key
+        self.polling = polling or Polling()
+        self.backup_path = Path(backup_path) if backup_path is not None else None
+        self._clock = clock
+        self._wall = wall
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._name = name
+        self._state = "new"
+        self._counters = _Counters()
+        self._init_sync()
+        self_ref = weakref.WeakMethod(self._after_fork_in_child)
+
+        def _child() -> None:
+            method = self_ref()
+            if method is not None:
+                method()
+
+        os.register_at_fork(after_in_child=_child)
+
+    def _init_sync(self) -> None:
+        self._lock = threading.Lock()  # serialises fetches (thread vs refresh()); never taken by readers
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._state != "new":
+            return
+        self._state = "running"
+        thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:  # interpreter shutting down: no new threads may start
+            self._state = "closed"
+            return
+        self._thread = thread
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the thread and release the source; idempotent, returns within ``timeout``."""
+        if self._state == "closed":
+            return
+        self._state = "closed"
+        self._stop.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        closer = getattr(self.source, "close", None)
+        if callable(closer):
+            try:
+                closer()
+            except Exception:  # a source's close must not break ours
+                log.warning("flagkit: closing the source failed", exc_info=True)
+
+    def wake(self) -> None:
+        """Poll now instead of at the end of the current wait."""
+        self._wake.set()
+
+    def wait_ready(self, timeout: float) -> bool:
+        return self._ready.wait(timeout)
+
+    @property
+    def closed(self) -> bool:
+        return self._state == "closed"
+
+    def _after_fork_in_child(self) -> None:
+        was_running = self._state == "running" and self._thread is not None
+        self._init_sync()
+        if self._counters.version is not None:
+            self._ready.set()
+        reset = getattr(self.source, "reset_after_fork", None)
+        if callable(reset):
+            reset()
+        if was_running:
+            self._state = "new"
+            self.start()
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            delay = self.poll_once()
+            if delay is None or self._publish_ref() is None:
+                return  # static source, or the client was garbage-collected
+            self._wake.wait(delay)
+            self._wake.clear()
+
+    def poll_once(self) -> float | None:
+        """Fetch once and publish what is new; returns seconds until the next poll (None: never)."""
+        with self._lock:
+            if self._stop.is_set() and self._thread is threading.current_thread():
+                return None
+            return self._poll_locked()
+
+    def _poll_locked(self) -> float | None:
+        c = self._counters
+        c.polls += 1
+        try:
+            fetched = self.source.fetch()
+        except RetryableSourceError as exc:
+            return self._failed(exc, retry_after=exc.retry_after)
+        except PermanentSourceError as exc:
+            self._ready.set()  # nothing to wait for: a human must act
+            self._failed(exc, retry_after=None)
+            return self.polling.permanent_retry
+        except Exception as exc:  # an unknown failure is treated as transient
+            return self._failed(exc, retry_after=None)
+        c.consecutive_failures = 0
+        c.last_success = self._clock()
+        if fetched.body is not None:
+            self._accept(fetched)
+        if fetched.poll_after is None:
+            self._ready.set()
+            return None
+        interval = fetched.poll_after if fetched.poll_after > 0 else 0.0
+        return interval * (1.0 + self._rng.random() * self.polling.jitter)
+
+    def _failed(self, exc: BaseException, *, retry_after: float | None) -> float:
+        c = self._counters
+        c.errors += 1
+        c.consecutive_failures += 1
+        text = str(exc) if isinstance(exc, SourceError) else type(exc).__name__
+        c.last_error = text
+        if text not in c.logged:  # one line per distinct problem, not one per poll
+            c.logged.add(text)
+            log.warning("flagkit: fetch failed (%s); serving the last good flags", text)
+        if retry_after is not None:
+            return retry_after
+        ceiling = min(self.polling.backoff_cap, self.polling.backoff_base * 2 ** min(c.consecutive_failures, 30))
+        return self._rng.uniform(0, ceiling)  # full jitter
+
+    def _accept(self, fetched: Fetched) -> bool:
+        assert fetched.body is not None
+        c = self._counters
+        try:
+            snapshot = snapshot_from_bytes(
+                fetched.body,
+                content_type=fetched.content_type,
+                version=fetched.version,
+                user_key=self.user_key,
+                max_bytes=self.polling.max_bytes,
+            )
+        except DocumentError as exc:
+            c.rejected += 1
+            c.last_error = f"document {fetched.version!r} refused: {exc}"
+            log.error("flagkit: %s; keeping version %r", c.last_error, c.version)
+            return False
+        except Exception as exc:  # a bug in flagkit must not replace a good snapshot either
+            c.rejected += 1
+            c.last_error = f"document {fetched.version!r} refused: internal error {type(exc).__name__}"
+            log.exception("flagkit: %s", c.last_error)
+            return False
+        if not self._publish(snapshot):
+            return False
+        c.fetched_at = self._wall()
+        self._write_backup(fetched)
+        return True
+
+    def _publish(self, snapshot: Snapshot) -> bool:
+        publish = self._publish_ref()
+        if publish is None:
+            return False
+        publish(snapshot)
+        self._counters.swaps += 1
+        self._counters.version = snapshot.version
+        self._ready.set()
+        return True
+
+    # -- last-good backup -----------------------------------------------------------------
+
+    def _write_backup(self, fetched: Fetched) -> None:
+        path = self.backup_path
+        if path is None or fetched.body is None:
+            return
+        import json
+
+        header = json.dumps({"version": fetched.version, "content_type": fetched.content_type})
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(b"flagkit-backup 1 " + header.encode() + b"\n" + fetched.body)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            log.warning("flagkit: cannot write backup %s: %s", str(path), exc.strerror)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+    def load_backup(self) -> bool:
+        """Serve the last good document from disk, if there is a sound one."""
+        path = self.backup_path
+        if path is None or not path.exists():
+            return False
+        import json
+
+        try:
+            raw = path.read_bytes()
+            head, _, body = raw.partition(b"\n")
+            if not head.startswith(b"flagkit-backup 1 "):
+                raise ValueError("not a flagkit backup")
+            meta: dict[str, Any] = json.loads(head[len(b"flagkit-backup 1 ") :])
+            fetched = Fetched(body, str(meta.get("content_type") or "application/json"), meta.get("version"))
+            snapshot = snapshot_from_bytes(
+                body, content_type=fetched.content_type, version=fetched.version,
+                user_key=self.user_key, max_bytes=self.polling.max_bytes,
+            )
+        except (OSError, ValueError, DocumentError) as exc:
+            log.warning("flagkit: ignoring unusable backup %s: %s", str(path), exc)
+            return False
+        snapshot = replace(snapshot, meta={"from_backup": True})
+        return self._publish(snapshot)
+
+    # -- status ---------------------------------------------------------------------------
+
+    def status(self) -> Status:
+        c = self._counters
+        age = None if c.last_success is None else max(0.0, self._clock() - c.last_success)
+        return Status(
+            state=self._state,
+            version=c.version,
+            fetched_at=c.fetched_at,
+            age=age,
+            last_error=c.last_error,
+            polls=c.polls,
+            errors=c.errors,
+            swaps=c.swaps,
+            rejected=c.rejected,
+        )

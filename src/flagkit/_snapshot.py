@@ -1,0 +1,200 @@
+"""Snapshots: normalised flag specs compiled once into immutable closures.
+
+A :class:`Snapshot` is never mutated after :func:`build_snapshot` returns it. The client swaps
+the whole object with one reference assignment, so a reader that did ``snap = self._snapshot``
+sees one complete version for as long as it holds ``snap``.
+
+Each flag compiles to two closures chosen at build time by the flag's shape:
+
+* ``select(user_id, attributes) -> Outcome`` — the variant and reason (precomputed objects, so
+  an evaluation allocates nothing);
+* ``enabled(user_id, attributes) -> bool`` — for the common "one rule, then default" flag with
+  ``enabled`` true/false this *is* the rule's predicate: no extra call on the hot path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from ._spec import FlagSpec, VariantSpec
+from ._exceptions import DocumentError, RuleError
+from ._rules import CompiledRule, compile_rule
+from ._types import Reason
+
+__all__ = ["EMPTY", "CompiledFlag", "Outcome", "Snapshot", "build_snapshot"]
+
+Predicate = Callable[[Any, "dict[str, Any] | None"], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A variant with the reason it is chosen for; one instance per variant per snapshot."""
+
+    name: str | None
+    enabled: bool
+    values: Mapping[str, Any]
+    reason: Reason
+    index: int  # position in the flag's variant list (for explain)
+    rule: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledFlag:
+    key: str
+    select: Callable[[Any, dict[str, Any] | None], Outcome]
+    enabled: Predicate
+    outcomes: tuple[Outcome, ...]
+    rules: tuple[CompiledRule | None, ...]
+    attributes: frozenset[str]
+    multi_variant: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One immutable version of all flags."""
+
+    flags: Mapping[str, CompiledFlag]
+    enabled_fns: Mapping[str, Predicate]  # flag key -> enabled closure: the hot path's one lookup
+    version: str | None
+    ready: bool = True
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"Snapshot(version={self.version!r}, flags={len(self.flags)}, ready={self.ready})"
+
+
+EMPTY = Snapshot(flags=MappingProxyType({}), enabled_fns=MappingProxyType({}), version=None, ready=False)
+
+
+def build_snapshot(
+    specs: tuple[FlagSpec, ...], *, version: str | None, user_key: str = "userId"
+) -> Snapshot:
+    """Compile every flag; a rule error names the flag and the variant."""
+    flags: dict[str, CompiledFlag] = {}
+    for spec in specs:
+        flags[spec.key] = _compile_flag(spec, user_key)
+    enabled = {key: flag.enabled for key, flag in flags.items()}
+    return Snapshot(flags=flags, enabled_fns=enabled, version=version)
+
+
+def _compile_flag(spec: FlagSpec, user_key: str) -> CompiledFlag:
+    rules: list[CompiledRule | None] = []
+    outcomes: list[Outcome] = []
+    for i, variant in enumerate(spec.variants):
+        rule = _compile_variant_rule(spec, i, variant, user_key)
+        rules.append(rule)
+        if not spec.multi_variant:
+            reason = Reason.STATIC
+        elif rule is None:
+            reason = Reason.DEFAULT
+        else:
+            reason = Reason.SPLIT if rule.has_split else Reason.TARGETING_MATCH
+        outcomes.append(Outcome(variant.name, variant.enabled, variant.values, reason, i, variant.rule))
+    select, enabled = _closures(tuple(r.test if r else None for r in rules), tuple(outcomes))
+    return CompiledFlag(
+        key=spec.key,
+        select=select,
+        enabled=enabled,
+        outcomes=tuple(outcomes),
+        rules=tuple(rules),
+        attributes=spec.attributes | frozenset(k for o in outcomes for k in o.values),
+        multi_variant=spec.multi_variant,
+    )
+
+
+def _compile_variant_rule(spec: FlagSpec, i: int, variant: VariantSpec, user_key: str) -> CompiledRule | None:
+    if variant.rule is None:
+        return None
+    try:
+        return compile_rule(variant.rule, flag_key=spec.key, user_key=user_key)
+    except RuleError as exc:
+        raise RuleError(
+            exc.message.rsplit(" at position ", 1)[0],
+            position=exc.position,
+            rule=variant.rule,
+            flag=spec.key,
+            field=f"values._variants[{i}].rule",
+        ) from exc
+
+
+def _closures(
+    tests: tuple[Predicate | None, ...], outcomes: tuple[Outcome, ...]
+) -> tuple[Callable[[Any, dict[str, Any] | None], Outcome], Predicate]:
+    """Pick the select/enabled closures for this flag's shape (decided once, here)."""
+    default = outcomes[-1]
+    if len(outcomes) == 1:
+        on = default.enabled
+
+        def select_static(user_id: Any, attributes: dict[str, Any] | None) -> Outcome:
+            return default
+
+        def enabled_static(user_id: Any, attributes: dict[str, Any] | None) -> bool:
+            return on
+
+        return select_static, enabled_static
+
+    if len(outcomes) == 2:
+        test, first = tests[0], outcomes[0]
+        assert test is not None  # only the last variant lacks a rule (checked at load)
+
+        def select_one(user_id: Any, attributes: dict[str, Any] | None) -> Outcome:
+            return first if test(user_id, attributes) else default
+
+        if first.enabled and not default.enabled:
+            return select_one, test  # the rule *is* the answer: one call on the hot path
+        if first.enabled == default.enabled:
+            return select_one, (lambda u, a, _on=first.enabled: _on)
+
+        def enabled_inverse(user_id: Any, attributes: dict[str, Any] | None) -> bool:
+            return not test(user_id, attributes)
+
+        return select_one, enabled_inverse
+
+    pairs = tuple((t, o) for t, o in zip(tests[:-1], outcomes[:-1]))  # type: ignore[misc]
+    enabled_pairs = tuple((t, o.enabled) for t, o in pairs)
+    default_on = default.enabled
+
+    def select_many(user_id: Any, attributes: dict[str, Any] | None) -> Outcome:
+        for test, outcome in pairs:
+            if test(user_id, attributes):
+                return outcome
+        return default
+
+    def enabled_many(user_id: Any, attributes: dict[str, Any] | None) -> bool:
+        for test, on in enabled_pairs:
+            if test(user_id, attributes):
+                return on
+        return default_on
+
+    return select_many, enabled_many
+
+
+def snapshot_from_bytes(
+    body: bytes | str,
+    *,
+    content_type: str = "application/json",
+    version: str | None = None,
+    user_key: str = "userId",
+    max_bytes: int | None = None,
+) -> Snapshot:
+    """Parse, validate and compile one document; raises DocumentError (and only that)."""
+    from ._document import DEFAULT_MAX_BYTES, load_document, parse_json
+
+    limit = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media in {"application/ion", "text/ion"}:
+        from ._ion import load_ion
+
+        specs = load_ion(body, max_bytes=limit)
+    elif media in {"application/json", "", "application/octet-stream", "text/plain"}:
+        specs = load_document(parse_json(body, max_bytes=limit))
+    else:
+        raise DocumentError(
+            "unsupported content type",
+            expected="application/json or application/ion",
+            found=repr(content_type),
+        )
+    return build_snapshot(specs, version=version, user_key=user_key)
