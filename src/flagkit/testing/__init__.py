@@ -1,0 +1,13 @@
+"""Fakes for testing code that uses flagkit, without AWS.
+
+``LocalAppConfigData`` is an AppConfigData service on 127.0.0.1 that real boto3 talks to.
+"""
+
+from flagkit.testing._appconfigdata import LocalAppConfigData
+from flagkit.testing._appconfigdata_service import RecordedCall, RecordedSession
+
+__all__ = [
+    "LocalAppConfigData",
+    "RecordedCall",
+    "RecordedSession",
+]
