@@ -1,0 +1,59 @@
+"""One adapter module per SDK, all with the same shape.
+
+Each module defines
+
+* ``NAME``: the label in the tables;
+* ``DIST``: the PyPI distribution whose version the report prints (``None`` for the floor);
+* ``NOTES``: one line on how the SDK is configured and what its evaluator does per call;
+* ``build() -> Bench``: construct the SDK fully offline with the five scenario flags loaded.
+  It imports the SDK inside, so a missing package raises ``ImportError`` only when that one
+  SDK is asked for.
+
+``Bench.evaluators`` maps a scenario key ("S1".."S5") to ``evaluate(user_id, attributes)``
+(see ``benchmarks.scenarios``). ``Bench.close`` releases threads and files.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from types import ModuleType
+
+from benchmarks.scenarios import Evaluate
+
+
+@dataclass
+class Bench:
+    """An SDK set up for every scenario."""
+
+    evaluators: dict[str, Evaluate]
+    close: Callable[[], None] = field(default=lambda: None)
+
+
+# Order of the table rows: the floor first, flagkit next, then peers as the issue lists them.
+ADAPTERS = (
+    "floor",
+    "flagkit",
+    "powertools",
+    "growthbook",
+    "openfeature",
+    "launchdarkly",
+    "unleash",
+)
+
+
+def load(name: str) -> ModuleType:
+    """The adapter module ``benchmarks.peers.<name>``."""
+    return importlib.import_module(f"benchmarks.peers.{name}")
+
+
+def version_of(dist: str | None) -> str:
+    """The installed version of ``dist``, or "-" for hand-written code / "missing"."""
+    if dist is None:
+        return "-"
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "missing"

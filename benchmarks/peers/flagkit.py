@@ -1,0 +1,45 @@
+"""flagkit itself, from a ``StaticSource`` holding the AppConfig document of the five flags.
+
+Each call passes the user id and the request's attributes dict as they are: flagkit's
+context *is* that dict, so there is nothing else to build.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.peers import Bench
+from benchmarks.scenarios import appconfig_document
+
+NAME = "flagkit"
+DIST = "flagkit"
+NOTES = "Flags(StaticSource(doc)); enabled/variant(flag, user_id, attributes) per call"
+
+
+def version() -> str:
+    """flagkit is run from the working tree (not installed), so report its ``__version__``."""
+    import flagkit
+
+    return str(flagkit.__version__)
+
+
+def build() -> Bench:
+    import flagkit
+
+    flags = flagkit.Flags(flagkit.StaticSource(appconfig_document()))
+    enabled = flags.enabled
+    variant = flags.variant
+
+    def make(name: str):
+        def run(uid: str, attributes: dict[str, Any]) -> bool:
+            return enabled(name, uid, attributes)
+
+        return run
+
+    def s5(uid: str, attributes: dict[str, Any]) -> str | None:
+        return variant("s5", uid, attributes)
+
+    return Bench(
+        {"S1": make("s1"), "S2": make("s2"), "S3": make("s3"), "S4": make("missing"), "S5": s5},
+        close=flags.close,
+    )
