@@ -3,18 +3,53 @@
     rule = compile_rule('(split pct::10 by::$userId)', flag_key="my-flag", user_key="userId")
     rule.test(user_id, attributes)   # -> bool, never raises on plain data
 
-Parsing (``_rules_parse``) and type checking happen here, at load time, and raise
-:class:`~flagkit._exceptions.RuleError` with the 0-based offset of the offending text. The
-result is a tree of closures (``_rules_compile``): evaluation never interprets the rule.
+Three steps, all at load time: ``_rules_parse`` turns text into a small syntax tree; this
+module checks each operator's arguments (arity, named arguments, operand types) and raises
+:class:`~flagkit._exceptions.RuleError` with the 0-based offset of the offending text; it then
+picks, per operator, a closure builder from ``_rules_compile``. Evaluation never interprets
+the rule: ``rule.test`` is the root closure itself.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, final
 
-from ._rules_compile import Attributes, Compiler, Predicate
-from ._rules_parse import MAX_DEPTH, MAX_RULE_CHARS, parse
+from ._bucketing import hash_threshold, pct_units, seed_of
+from ._exceptions import RuleError
+from ._rules_compile import (
+    FLIPPED,
+    Attributes,
+    Predicate,
+    all_of,
+    any_of,
+    bind,
+    collection_has,
+    contains_value,
+    eq_value,
+    exists,
+    matches_value,
+    member_of_value,
+    none_of,
+    order_value,
+    split,
+    text_value,
+)
+from ._rules_parse import (
+    MAX_DEPTH,
+    MAX_RULE_CHARS,
+    Call,
+    ListLit,
+    Lit,
+    Named,
+    Node,
+    Ref,
+    Scalar,
+    describe,
+    parse,
+)
 
 __all__ = ["MAX_DEPTH", "MAX_RULE_CHARS", "MISSING", "CompiledRule", "compile_rule"]
 
@@ -79,3 +114,242 @@ def compile_rule(text: str, *, flag_key: str, user_key: str = "userId") -> Compi
     compiler = Compiler(text, flag_key, user_key)
     test = compiler.boolean(call)
     return CompiledRule(text, test, compiler.has_split, frozenset(compiler.keys))
+
+
+class Compiler:
+    """Check and compile one parsed rule, collecting ``has_split`` and ``context_keys``.
+
+    Each ``_c_<op>`` handler below checks its node's arguments and returns the closure; the
+    ``_OPERATORS`` table is consulted here, at build time only.
+    """
+
+    def __init__(self, text: str, flag_key: str, user_key: str) -> None:
+        self.text = text
+        self.flag_key = flag_key
+        self.user_key = user_key
+        self.has_split = False
+        self.keys: set[str] = set()
+
+    def error(self, message: str, pos: int) -> RuleError:
+        return RuleError(message, position=pos, rule=self.text)
+
+    def boolean(self, node: Node) -> Predicate:
+        if not isinstance(node, Call):
+            raise self.error(
+                f"expected a boolean expression such as (eq $key 1), found {describe(node)}",
+                node.pos,
+            )
+        handler = _OPERATORS.get(node.op)
+        if handler is None:
+            raise self.error(
+                f"unknown operator {node.op!r}; expected one of {', '.join(_OPERATORS)}",
+                node.op_pos,
+            )
+        return handler(self, node)
+
+    def ref(self, node: Ref) -> tuple[str, bool]:
+        self.keys.add(node.key)
+        return node.key, node.key == self.user_key
+
+    # --- argument shapes ---
+
+    def positional(self, node: Call, least: int, most: int | None) -> tuple[Node, ...]:
+        if node.named:
+            raise self.error(f"{node.op} takes no named arguments", node.named[0].pos)
+        n = len(node.args)
+        if most is not None and n > most:
+            raise self.error(
+                f"{node.op} takes {_count(least, most)}, found {n}", node.args[most].pos
+            )
+        if n < least:
+            raise self.error(f"{node.op} takes {_count(least, most)}, found {n}", node.pos)
+        return node.args
+
+    def named(
+        self, node: Call, required: tuple[str, ...], optional: tuple[str, ...] = ()
+    ) -> dict[str, Named]:
+        allowed = required + optional
+        spelled = " ".join(f"{n}::" for n in allowed)
+        if node.args:
+            raise self.error(f"{node.op} takes only named arguments ({spelled})", node.args[0].pos)
+        got: dict[str, Named] = {}
+        for arg in node.named:
+            if arg.name not in allowed:
+                raise self.error(
+                    f"{node.op} has no argument {arg.name}::; expected {spelled}", arg.pos
+                )
+            if arg.name in got:
+                raise self.error(f"duplicate argument {arg.name}:: in {node.op}", arg.pos)
+            got[arg.name] = arg
+        for name in required:
+            if name not in got:
+                raise self.error(f"{node.op} needs {name}::", node.pos)
+        return got
+
+    def ref_and_literal(self, node: Call) -> tuple[Ref, Lit, str]:
+        """Both operands of a comparison; the operator is flipped if the literal came first."""
+        a, b = self.positional(node, 2, 2)
+        for x in (a, b):
+            if isinstance(x, ListLit):
+                raise self.error(
+                    f"{node.op} compares single values, found a list "
+                    "(use (in $key [...]) for membership)",
+                    x.pos,
+                )
+            if isinstance(x, Call):
+                raise self.error(
+                    f"{node.op} compares a context reference with a literal, found {describe(x)}",
+                    x.pos,
+                )
+        if isinstance(a, Ref) and isinstance(b, Lit):
+            return a, b, node.op
+        if isinstance(a, Lit) and isinstance(b, Ref):
+            return b, a, FLIPPED.get(node.op, node.op)
+        if isinstance(a, Ref):
+            raise self.error(
+                f"{node.op} compares a context reference with a literal, found two "
+                "context references",
+                b.pos,
+            )
+        raise self.error(f"{node.op} needs a context reference ($key), found two literals", a.pos)
+
+    def string_literal(self, node: Node, what: str) -> str:
+        if not isinstance(node, Lit) or type(node.value) is not str:
+            raise self.error(f"{what} must be a string, found {describe(node)}", node.pos)
+        return node.value
+
+    def context_ref(self, node: Node, what: str) -> Ref:
+        if not isinstance(node, Ref):
+            raise self.error(
+                f"{what} must be a context reference ($key), found {describe(node)}", node.pos
+            )
+        return node
+
+
+def _count(least: int, most: int | None) -> str:
+    if most is None:
+        return f"at least {least} argument{'s' if least != 1 else ''}"
+    if least == most:
+        return f"exactly {least} argument{'s' if least != 1 else ''}"
+    return f"{least} to {most} arguments"
+
+
+def _c_logic(c: Compiler, node: Call) -> Predicate:
+    if node.op == "not":
+        (arg,) = c.positional(node, 1, 1)
+        return none_of(c.boolean(arg))
+    preds = [c.boolean(a) for a in c.positional(node, 1, None)]
+    return all_of(preds) if node.op == "and" else any_of(preds)
+
+
+def _c_compare(c: Compiler, node: Call) -> Predicate:
+    ref, lit, op = c.ref_and_literal(node)
+    value = lit.value
+    if op == "eq":
+        pred = eq_value(value)
+    elif isinstance(value, (str, bool)):
+        raise c.error(
+            f"{node.op} compares numbers or timestamps, found a {lit.kind} "
+            "(strings and booleans are not ordered)",
+            lit.pos,
+        )
+    else:
+        pred = order_value(op, value)
+    return bind(*c.ref(ref), pred)
+
+
+def _c_text(c: Compiler, node: Call) -> Predicate:
+    a, b = c.positional(node, 2, 2)
+    ref = c.context_ref(a, f"the first argument of {node.op}")
+    s = c.string_literal(b, f"the second argument of {node.op}")
+    method = str.startswith if node.op == "begins_with" else str.endswith
+    return bind(*c.ref(ref), text_value(method, s))
+
+
+def _scalar(c: Compiler, node: Node, what: str) -> Scalar:
+    if not isinstance(node, Lit):
+        raise c.error(f"{what} must be a literal, found {describe(node)}", node.pos)
+    return node.value
+
+
+def _c_contains(c: Compiler, node: Call) -> Predicate:
+    a, b = c.positional(node, 2, 2)
+    ref = c.context_ref(a, "the first argument of contains")
+    return bind(*c.ref(ref), contains_value(_scalar(c, b, "the second argument of contains")))
+
+
+def _c_in(c: Compiler, node: Call) -> Predicate:
+    a, b = c.positional(node, 2, 2)
+    if isinstance(a, Ref) and isinstance(b, ListLit):
+        return bind(*c.ref(a), member_of_value(tuple(x.value for x in b.items)))
+    if isinstance(a, Lit) and isinstance(b, Ref):
+        return bind(*c.ref(b), collection_has(eq_value(a.value)))
+    if isinstance(a, Ref):
+        if isinstance(b, Lit) and type(b.value) is str:
+            raise c.error('in needs a list; for a substring use (contains $key "text")', b.pos)
+        raise c.error(f"in needs a list after a context reference, found {describe(b)}", b.pos)
+    if isinstance(a, Lit):
+        raise c.error(f"in needs a context reference after a literal, found {describe(b)}", b.pos)
+    raise c.error(f"in needs a context reference or a literal first, found {describe(a)}", a.pos)
+
+
+def _c_matches(c: Compiler, node: Call) -> Predicate:
+    args = c.named(node, ("in", "pattern"))
+    ref = c.context_ref(args["in"].value, "in::")
+    pattern_node = args["pattern"].value
+    pattern = c.string_literal(pattern_node, "pattern::")
+    try:
+        search = re.compile(pattern).search
+    except (re.error, RecursionError, OverflowError, ValueError) as exc:
+        raise c.error(
+            f"pattern:: is not a valid regular expression: {exc}", pattern_node.pos
+        ) from exc
+
+    return bind(*c.ref(ref), matches_value(search))
+
+
+def _c_exists(c: Compiler, node: Call) -> Predicate:
+    args = c.named(node, ("key",))
+    key = c.string_literal(args["key"].value, "key::")
+    c.keys.add(key)
+    return exists(key, key == c.user_key)
+
+
+def _c_split(c: Compiler, node: Call) -> Predicate:
+    args = c.named(node, ("pct", "by"), ("seed",))
+    pct_node = args["pct"].value
+    if not isinstance(pct_node, Lit) or type(pct_node.value) not in (int, float):
+        raise c.error(
+            f"pct:: must be a number from 0 to 100, found {describe(pct_node)}", pct_node.pos
+        )
+    pct = pct_node.value
+    assert isinstance(pct, (int, float))
+    if not 0 <= pct <= 100:
+        raise c.error(f"pct:: must be from 0 to 100, found {pct}", pct_node.pos)
+    if abs(pct * 1000 - pct_units(pct)) > 1e-6:  # tolerance for binary floats like 12.345
+        raise c.error(
+            f"pct:: {pct} has more than 3 decimals (the resolution is 0.001 %)", pct_node.pos
+        )
+    ref = c.context_ref(args["by"].value, "by::")
+    seed = c.string_literal(args["seed"].value, "seed::") if "seed" in args else c.flag_key
+    c.has_split = True
+    return split(*c.ref(ref), seed_of(seed), hash_threshold(pct))
+
+
+_OPERATORS: dict[str, Callable[[Compiler, Call], Predicate]] = {
+    "eq": _c_compare,
+    "gt": _c_compare,
+    "gte": _c_compare,
+    "lt": _c_compare,
+    "lte": _c_compare,
+    "begins_with": _c_text,
+    "ends_with": _c_text,
+    "contains": _c_contains,
+    "in": _c_in,
+    "matches": _c_matches,
+    "exists": _c_exists,
+    "split": _c_split,
+    "and": _c_logic,
+    "or": _c_logic,
+    "not": _c_logic,
+}
