@@ -177,9 +177,14 @@ class _Parser:
         return self.text[self.i] if self.i < len(self.text) else ""
 
     def end_of_atom(self, start: int, what: str) -> None:
-        c = self.peek()
-        if c and c not in _DELIMITERS:
-            raise self.error(f"malformed {what} {self.text[start : self.i + 1]!r}", start)
+        j = self.i
+        if j < len(self.text) and self.text[j] not in _DELIMITERS:
+            while j < len(self.text) and self.text[j] not in _DELIMITERS:
+                j += 1
+            hint = (
+                " (a time of day needs an offset, e.g. Z or +02:00)" if what == "timestamp" else ""
+            )
+            raise self.error(f"malformed {what} {self.text[start:j]!r}{hint}", start)
 
     # --- grammar ---
 
@@ -301,6 +306,9 @@ class _Parser:
             if not c:
                 raise self.error(f"missing ']' to close the '[' opened at offset {pos}", self.i)
             item_pos = self.i
+            if c in "([":  # refuse before descending: lists do not count towards MAX_DEPTH
+                what = "a list" if c == "[" else "an s-expression"
+                raise self.error(f"list elements must be literals, found {what}", item_pos)
             node = self.value()
             if not isinstance(node, Lit):
                 raise self.error(
@@ -398,7 +406,7 @@ class _Parser:
 
 def _describe(node: Node) -> str:
     if isinstance(node, Lit):
-        return f"a {node.kind}"
+        return f"an {node.kind}" if node.kind == "integer" else f"a {node.kind}"
     if isinstance(node, ListLit):
         return "a list"
     if isinstance(node, Ref):
