@@ -57,7 +57,9 @@ __all__ = [
 __version__ = "0.1.0.dev0"
 
 
-def validate(document: dict[str, Any] | str | bytes, *, content_type: str = "application/json") -> int:
+def validate(
+    document: dict[str, Any] | str | bytes, *, content_type: str = "application/json"
+) -> int:
     """Validate and compile a document; returns the number of flags, raises DocumentError."""
     import json
 

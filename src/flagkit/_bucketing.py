@@ -38,7 +38,8 @@ def pct_units(pct: float) -> int:
 def hash_threshold(pct: float) -> int:
     """The smallest 32-bit hash that is *not* in a ``pct`` split.
 
-    ``(h * BUCKETS) >> 32 < P``  <=>  ``h * BUCKETS < P * 2**32``  <=>  ``h < ceil(P * 2**32 / BUCKETS)``
+    ``(h * BUCKETS) >> 32 < P``  <=>  ``h * BUCKETS < P * 2**32``
+    <=>  ``h < ceil(P * 2**32 / BUCKETS)``
     """
     units = pct_units(pct)
     return -(-(units << 32) // BUCKETS)

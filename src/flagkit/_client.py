@@ -90,7 +90,7 @@ class _Evaluating:
                 return default
             if attributes is not None and type(attributes) is not dict:
                 attributes = _as_context(attributes)
-            return fn(user_id, attributes)  # type: ignore[arg-type]
+            return fn(user_id, attributes)
         except Exception:
             return default
 
@@ -107,34 +107,64 @@ class _Evaluating:
                 return None
             if attributes is not None and type(attributes) is not dict:
                 attributes = _as_context(attributes)
-            return compiled.select(user_id, attributes).name  # type: ignore[arg-type]
+            return compiled.select(user_id, attributes).name
         except Exception:
             return None
 
     # -- typed attribute access -----------------------------------------------------------
 
-    def get_str(self, flag: str, attribute: str, default: str, user_id: Any = None,
-                attributes: Mapping[str, Any] | None = None) -> str:
+    def get_str(
+        self,
+        flag: str,
+        attribute: str,
+        default: str,
+        user_id: Any = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> str:
         """A string attribute of the chosen variant (or basic flag), else ``default``."""
         return self._resolve(flag, attribute, default, "str", user_id, attributes).value  # type: ignore[no-any-return]
 
-    def get_int(self, flag: str, attribute: str, default: int, user_id: Any = None,
-                attributes: Mapping[str, Any] | None = None) -> int:
+    def get_int(
+        self,
+        flag: str,
+        attribute: str,
+        default: int,
+        user_id: Any = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> int:
         """An integer attribute (booleans and floats are a TYPE_MISMATCH), else ``default``."""
         return self._resolve(flag, attribute, default, "int", user_id, attributes).value  # type: ignore[no-any-return]
 
-    def get_float(self, flag: str, attribute: str, default: float, user_id: Any = None,
-                  attributes: Mapping[str, Any] | None = None) -> float:
+    def get_float(
+        self,
+        flag: str,
+        attribute: str,
+        default: float,
+        user_id: Any = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> float:
         """A numeric attribute as float (integers widen), else ``default``."""
         return self._resolve(flag, attribute, default, "float", user_id, attributes).value  # type: ignore[no-any-return]
 
-    def get_bool(self, flag: str, attribute: str, default: bool, user_id: Any = None,
-                 attributes: Mapping[str, Any] | None = None) -> bool:
+    def get_bool(
+        self,
+        flag: str,
+        attribute: str,
+        default: bool,
+        user_id: Any = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> bool:
         """A boolean attribute, else ``default``."""
         return self._resolve(flag, attribute, default, "bool", user_id, attributes).value  # type: ignore[no-any-return]
 
-    def get_json(self, flag: str, attribute: str, default: Any = None, user_id: Any = None,
-                 attributes: Mapping[str, Any] | None = None) -> Any:
+    def get_json(
+        self,
+        flag: str,
+        attribute: str,
+        default: Any = None,
+        user_id: Any = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> Any:
         """Any attribute value as stored (arrays as tuples), else ``default``."""
         return self._resolve(flag, attribute, default, "json", user_id, attributes).value
 
@@ -155,7 +185,9 @@ class _Evaluating:
         bool or json).
         """
         if attribute is None:
-            return self._resolve(flag, None, False if default is None else default, "bool", user_id, attributes)
+            return self._resolve(
+                flag, None, False if default is None else default, "bool", user_id, attributes
+            )
         return self._resolve(flag, attribute, default, kind, user_id, attributes)
 
     @property
@@ -176,37 +208,79 @@ class _Evaluating:
         version = snap.version
         try:
             if not snap.ready:
-                return EvaluationDetails(flag, default, Reason.ERROR, None, ErrorCode.PROVIDER_NOT_READY,
-                                         _NOT_READY, version)
+                return EvaluationDetails(
+                    flag,
+                    default,
+                    Reason.ERROR,
+                    None,
+                    ErrorCode.PROVIDER_NOT_READY,
+                    _NOT_READY,
+                    version,
+                )
             compiled = snap.flags.get(flag)
             if compiled is None:
-                return EvaluationDetails(flag, default, Reason.ERROR, None, ErrorCode.FLAG_NOT_FOUND,
-                                         f"no flag {flag!r} in version {version!r}", version)
+                return EvaluationDetails(
+                    flag,
+                    default,
+                    Reason.ERROR,
+                    None,
+                    ErrorCode.FLAG_NOT_FOUND,
+                    f"no flag {flag!r} in version {version!r}",
+                    version,
+                )
             try:
                 context = _as_context(attributes)
             except TypeError as exc:
-                return EvaluationDetails(flag, default, Reason.ERROR, None, ErrorCode.INVALID_CONTEXT,
-                                         str(exc), version)
+                return EvaluationDetails(
+                    flag, default, Reason.ERROR, None, ErrorCode.INVALID_CONTEXT, str(exc), version
+                )
             outcome = compiled.select(user_id, context)
             if attribute is None:
                 value: Any = outcome.enabled
             elif not outcome.enabled:
-                return EvaluationDetails(flag, default, Reason.DISABLED, outcome.name, None, None, version)
+                return EvaluationDetails(
+                    flag, default, Reason.DISABLED, outcome.name, None, None, version
+                )
             elif attribute in outcome.values:
                 value = outcome.values[attribute]
             elif attribute in compiled.attributes:
-                return EvaluationDetails(flag, default, Reason.DEFAULT, outcome.name, None, None, version)
+                return EvaluationDetails(
+                    flag, default, Reason.DEFAULT, outcome.name, None, None, version
+                )
             else:
-                return EvaluationDetails(flag, default, Reason.ERROR, outcome.name, ErrorCode.FLAG_NOT_FOUND,
-                                         f"flag {flag!r} has no attribute {attribute!r}", version)
+                return EvaluationDetails(
+                    flag,
+                    default,
+                    Reason.ERROR,
+                    outcome.name,
+                    ErrorCode.FLAG_NOT_FOUND,
+                    f"flag {flag!r} has no attribute {attribute!r}",
+                    version,
+                )
             checked = _CHECKS[kind](value)
             if checked is _MISMATCH:
-                return EvaluationDetails(flag, default, Reason.ERROR, outcome.name, ErrorCode.TYPE_MISMATCH,
-                                         f"expected {kind}, found {type(value).__name__}", version)
-            return EvaluationDetails(flag, checked, outcome.reason, outcome.name, None, None, version)
+                return EvaluationDetails(
+                    flag,
+                    default,
+                    Reason.ERROR,
+                    outcome.name,
+                    ErrorCode.TYPE_MISMATCH,
+                    f"expected {kind}, found {type(value).__name__}",
+                    version,
+                )
+            return EvaluationDetails(
+                flag, checked, outcome.reason, outcome.name, None, None, version
+            )
         except Exception as exc:  # evaluation never raises: the default, with a reason
-            return EvaluationDetails(flag, default, Reason.ERROR, None, ErrorCode.GENERAL,
-                                     f"unexpected {type(exc).__name__}", version)
+            return EvaluationDetails(
+                flag,
+                default,
+                Reason.ERROR,
+                None,
+                ErrorCode.GENERAL,
+                f"unexpected {type(exc).__name__}",
+                version,
+            )
 
 
 class FlagsView(_Evaluating):
@@ -225,8 +299,9 @@ class Flags(_Evaluating):
     """The flagkit client.
 
     Args:
-        source: where documents come from (``StaticSource``, ``FileSource``, ``AppConfigSource``...).
-        user_key: the context key that ``user_id`` is placed under (AppConfig rules say ``$userId``).
+        source: where documents come from (``StaticSource``, ``FileSource``,
+            ``AppConfigSource``, ...).
+        user_key: the context key ``user_id`` is placed under (AppConfig rules say ``$userId``).
         wait: seconds the constructor waits for the first snapshot; until one arrives every
             evaluation returns its default (reason ERROR, code PROVIDER_NOT_READY).
         backup_path: where to keep the last good document; loaded first at start.
@@ -253,8 +328,13 @@ class Flags(_Evaluating):
         self._listeners: tuple[Listener, ...] = (on_change,) if on_change is not None else ()
         self.source = source
         self._poller = Poller(
-            source, self._publish, user_key=user_key, polling=polling,
-            backup_path=backup_path, clock=clock, wall=wall,
+            source,
+            self._publish,
+            user_key=user_key,
+            polling=polling,
+            backup_path=backup_path,
+            clock=clock,
+            wall=wall,
         )
         self._poller.load_backup()
         if start:

@@ -20,7 +20,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -51,14 +51,7 @@ MAX_STRING = 1024
 
 Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
 AttrString = Annotated[str, StringConstraints(max_length=MAX_STRING)]
-AttrValue = Union[
-    bool,
-    int,
-    float,
-    AttrString,
-    list[AttrString],
-    list[Union[int, float]],
-]
+AttrValue = bool | int | float | AttrString | list[AttrString] | list[int | float]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,7 +96,9 @@ def parse_json(body: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     except DocumentError:
         raise
     except (ValueError, RecursionError) as exc:
-        where = f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        where = (
+            f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        )
         raise DocumentError(
             f"malformed JSON {where}".strip(), expected="a JSON object", found=str(exc)[:120]
         ) from exc
@@ -128,7 +123,7 @@ class _StringConstraint(BaseModel):
     type: Literal["string"]
     required: bool = False
     pattern: Annotated[str, StringConstraints(max_length=1024)] | None = None
-    enum: Annotated[list[Union[AttrString, int]], Field(max_length=100)] | None = None
+    enum: Annotated[list[AttrString | int], Field(max_length=100)] | None = None
 
     @model_validator(mode="after")
     def _pattern_or_enum(self) -> _StringConstraint:
@@ -153,14 +148,14 @@ class _ElementString(BaseModel):
     model_config = _STRICT
     type: Literal["string"]
     pattern: Annotated[str, StringConstraints(max_length=1024)] | None = None
-    enum: Annotated[list[Union[AttrString, int]], Field(max_length=100)] | None = None
+    enum: Annotated[list[AttrString | int], Field(max_length=100)] | None = None
 
 
 class _ArrayConstraint(BaseModel):
     model_config = _STRICT
     type: Literal["array"]
     required: bool = False
-    elements: Annotated[Union[_ElementNumber, _ElementString], Field(discriminator="type")] | None = None
+    elements: Annotated[_ElementNumber | _ElementString, Field(discriminator="type")] | None = None
 
 
 class _BooleanConstraint(BaseModel):
@@ -170,7 +165,7 @@ class _BooleanConstraint(BaseModel):
 
 
 _Constraint = Annotated[
-    Union[_NumberConstraint, _StringConstraint, _ArrayConstraint, _BooleanConstraint],
+    _NumberConstraint | _StringConstraint | _ArrayConstraint | _BooleanConstraint,
     Field(discriminator="type"),
 ]
 
@@ -189,7 +184,9 @@ class _Deprecation(BaseModel):
 
 class _FlagDef(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, populate_by_name=True)
-    name: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\n]*$")] | None = None
+    name: (
+        Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\n]*$")] | None
+    ) = None
     description: Annotated[str, StringConstraints(max_length=1024)] | None = None
     created_at: str | None = Field(default=None, alias="_createdAt")
     updated_at: str | None = Field(default=None, alias="_updatedAt")
@@ -204,9 +201,9 @@ class _Variant(BaseModel):
     name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     enabled: bool
     rule: Annotated[str, StringConstraints(min_length=1, max_length=MAX_RULE_CHARS)] | None = None
-    attributeValues: Annotated[  # noqa: N815 - AppConfig's field name
-        dict[Key, AttrValue], Field(max_length=MAX_ATTRIBUTES)
-    ] = Field(default_factory=dict)
+    attributeValues: Annotated[dict[Key, AttrValue], Field(max_length=MAX_ATTRIBUTES)] = Field(
+        default_factory=dict
+    )
 
 
 class _FlagValue(BaseModel):
@@ -215,8 +212,8 @@ class _FlagValue(BaseModel):
     enabled: bool | None = None
     created_at: str | None = Field(default=None, alias="_createdAt")
     updated_at: str | None = Field(default=None, alias="_updatedAt")
-    variants: Annotated[list[_Variant], Field(min_length=1, max_length=MAX_VARIANTS)] | None = Field(
-        default=None, alias="_variants"
+    variants: Annotated[list[_Variant], Field(min_length=1, max_length=MAX_VARIANTS)] | None = (
+        Field(default=None, alias="_variants")
     )
 
 
@@ -255,7 +252,11 @@ _TAGS = {"number", "string", "array", "boolean"}
 def _translate(exc: ValidationError, *, data_view: bool) -> DocumentError:
     errors = exc.errors(include_url=False)
     first = errors[0]
-    loc = [p for p in first["loc"] if not (isinstance(p, str) and (p in _TAGS or p.startswith(("list[", "function-"))))]
+    loc = [
+        p
+        for p in first["loc"]
+        if not (isinstance(p, str) and (p in _TAGS or p.startswith(("list[", "function-"))))
+    ]
     loc = [p for p in loc if p not in {"bool", "int", "float", "str", "constrained-str"}]
     flag: str | None = None
     field: list[int | str] = []
@@ -325,24 +326,45 @@ def _load_data_view(data: dict[str, Any]) -> tuple[FlagSpec, ...]:
     for key, raw in data.items():
         if not isinstance(key, str) or not re.match(KEY_PATTERN, key):
             raise DocumentError(
-                "invalid flag key", flag=key, expected=f"a key matching {KEY_PATTERN}", found=_excerpt(key)
+                "invalid flag key",
+                flag=key,
+                expected=f"a key matching {KEY_PATTERN}",
+                found=_excerpt(key),
             )
-        try:
-            model = _DataViewFlag.model_validate(raw)
-        except ValidationError as exc:
-            err = _translate(exc, data_view=True)
-            raise DocumentError(
-                err.message, flag=key, field=_render_path([p for p in (err.flag, err.field) if p]) or None,
-                expected=err.expected, found=err.found,
-            ) from exc
-        values = _freeze(model.__pydantic_extra__ or {})
-        if len(values) > MAX_ATTRIBUTES:
-            raise DocumentError(
-                "too many attributes", flag=key, expected=f"at most {MAX_ATTRIBUTES}", found=str(len(values))
-            )
-        variant = VariantSpec(name=None, enabled=model.enabled, rule=None, values=values)
+        enabled, values = check_state(key, "", raw, allow_variant=False)
+        variant = VariantSpec(name=None, enabled=enabled, rule=None, values=values)
         specs.append(FlagSpec(key, (variant,), frozenset(values), multi_variant=False))
     return tuple(specs)
+
+
+def check_state(
+    key: str, where: str, raw: Any, *, allow_variant: bool
+) -> tuple[bool, Mapping[str, Any]]:
+    """Validate a retrieval-time flag state ``{"enabled": bool, "<attr>": value, ...}``.
+
+    Used for the data view and for the JSON contents of the Ion form (where a ``_variant``
+    name may sit beside ``enabled``).
+    """
+    if allow_variant and isinstance(raw, dict) and "_variant" in raw:
+        raw = {k: v for k, v in raw.items() if k != "_variant"}
+    try:
+        model = _DataViewFlag.model_validate(raw)
+    except ValidationError as exc:
+        err = _translate(exc, data_view=True)
+        field = _render_path([p for p in (where, err.flag, err.field) if p])
+        raise DocumentError(
+            err.message, flag=key, field=field or None, expected=err.expected, found=err.found
+        ) from exc
+    values = _freeze(model.__pydantic_extra__ or {})
+    if len(values) > MAX_ATTRIBUTES:
+        raise DocumentError(
+            "too many attributes",
+            flag=key,
+            field=where or None,
+            expected=f"at most {MAX_ATTRIBUTES}",
+            found=str(len(values)),
+        )
+    return model.enabled, values
 
 
 def _load_stored(data: dict[str, Any]) -> tuple[FlagSpec, ...]:
@@ -394,24 +416,41 @@ def _stored_flag(key: str, definition: _FlagDef, value: _FlagValue | None) -> Fl
         where = f"values._variants[{i}]"
         if variant.name in seen:
             raise DocumentError(
-                "duplicate variant name", flag=key, field=f"{where}.name",
-                expected="unique names", found=_excerpt(variant.name),
+                "duplicate variant name",
+                flag=key,
+                field=f"{where}.name",
+                expected="unique names",
+                found=_excerpt(variant.name),
             )
         seen.add(variant.name)
         if i == last and variant.rule is not None:
             raise DocumentError(
                 "the default variant must come last and have no rule",
-                flag=key, field=f"{where}.rule", expected="no rule on the last variant",
+                flag=key,
+                field=f"{where}.rule",
+                expected="no rule on the last variant",
                 found=_excerpt(variant.rule),
             )
         if i != last and variant.rule is None:
             raise DocumentError(
                 "only the default (last) variant may omit its rule",
-                flag=key, field=f"{where}.rule", expected="a rule", found="none",
+                flag=key,
+                field=f"{where}.rule",
+                expected="a rule",
+                found="none",
             )
-        _check_values(key, f"{where}.attributeValues", attrs, variant.attributeValues,
-                      enforce_required=variant.enabled)
-        out.append(VariantSpec(variant.name, variant.enabled, variant.rule, _freeze(variant.attributeValues)))
+        _check_values(
+            key,
+            f"{where}.attributeValues",
+            attrs,
+            variant.attributeValues,
+            enforce_required=variant.enabled,
+        )
+        out.append(
+            VariantSpec(
+                variant.name, variant.enabled, variant.rule, _freeze(variant.attributeValues)
+            )
+        )
     return FlagSpec(key, tuple(out), names, multi_variant=True)
 
 
@@ -427,23 +466,37 @@ def _check_values(
         definition = attrs.get(name)
         if definition is None:
             raise DocumentError(
-                "value for an undefined attribute", flag=key, field=f"{where}.{name}",
-                expected=f"one of {sorted(attrs)}" if attrs else "no attributes (the flag defines none)",
+                "value for an undefined attribute",
+                flag=key,
+                field=f"{where}.{name}",
+                expected=f"one of {sorted(attrs)}"
+                if attrs
+                else "no attributes (the flag defines none)",
                 found=_excerpt(name),
             )
         if definition.constraints is not None:
             problem = _violates(definition.constraints, val)
             if problem:
                 raise DocumentError(
-                    "attribute value breaks its constraints", flag=key, field=f"{where}.{name}",
-                    expected=problem, found=_excerpt(val),
+                    "attribute value breaks its constraints",
+                    flag=key,
+                    field=f"{where}.{name}",
+                    expected=problem,
+                    found=_excerpt(val),
                 )
     if enforce_required:
         for name, definition in attrs.items():
-            if definition.constraints is not None and definition.constraints.required and name not in values:
+            if (
+                definition.constraints is not None
+                and definition.constraints.required
+                and name not in values
+            ):
                 raise DocumentError(
-                    "required attribute missing", flag=key, field=f"{where}.{name}",
-                    expected="a value (the attribute is required)", found="none",
+                    "required attribute missing",
+                    flag=key,
+                    field=f"{where}.{name}",
+                    expected="a value (the attribute is required)",
+                    found="none",
                 )
 
 

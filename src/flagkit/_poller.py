@@ -32,9 +32,9 @@ from typing import Any
 
 from ._exceptions import DocumentError, PermanentSourceError, RetryableSourceError, SourceError
 from ._snapshot import Snapshot, snapshot_from_bytes
-from ._source import Fetched, Source
+from ._source import Fetched, Source, content_version
 
-__all__ = ["Polling", "Poller", "Status"]
+__all__ = ["Poller", "Polling", "Status"]
 
 log = logging.getLogger("flagkit")
 
@@ -102,7 +102,7 @@ class Poller:
         self.source = source
         self._publish_ref: Callable[[], Callable[[Snapshot], None] | None]
         if hasattr(publish, "__self__"):
-            self._publish_ref = weakref.WeakMethod(publish)  # type: ignore[arg-type]
+            self._publish_ref = weakref.WeakMethod(publish)
         else:
             self._publish_ref = lambda: publish
         self.user_key = user_key
@@ -125,7 +125,9 @@ class Poller:
         os.register_at_fork(after_in_child=_child)
 
     def _init_sync(self) -> None:
-        self._lock = threading.Lock()  # serialises fetches (thread vs refresh()); never taken by readers
+        self._lock = (
+            threading.Lock()
+        )  # serialises fetches (thread vs refresh()); never taken by readers
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._ready = threading.Event()
@@ -236,15 +238,21 @@ class Poller:
             log.warning("flagkit: fetch failed (%s); serving the last good flags", text)
         if retry_after is not None:
             return retry_after
-        ceiling = min(self.polling.backoff_cap, self.polling.backoff_base * 2 ** min(c.consecutive_failures, 30))
+        ceiling = min(
+            self.polling.backoff_cap,
+            self.polling.backoff_base * 2 ** min(c.consecutive_failures, 30),
+        )
         return self._rng.uniform(0, ceiling)  # full jitter
 
     def _accept(self, fetched: Fetched) -> bool:
-        assert fetched.body is not None
+        body = fetched.body
+        assert body is not None
         c = self._counters
+        if fetched.version is None:
+            fetched = replace(fetched, version=content_version(body))
         try:
             snapshot = snapshot_from_bytes(
-                fetched.body,
+                body,
                 content_type=fetched.content_type,
                 version=fetched.version,
                 user_key=self.user_key,
@@ -253,11 +261,14 @@ class Poller:
         except DocumentError as exc:
             c.rejected += 1
             c.last_error = f"document {fetched.version!r} refused: {exc}"
-            log.error("flagkit: %s; keeping version %r", c.last_error, c.version)
+            # no traceback: the message says exactly what is wrong with the document
+            log.error("flagkit: %s; keeping version %r", c.last_error, c.version)  # noqa: TRY400
             return False
         except Exception as exc:  # a bug in flagkit must not replace a good snapshot either
             c.rejected += 1
-            c.last_error = f"document {fetched.version!r} refused: internal error {type(exc).__name__}"
+            c.last_error = (
+                f"document {fetched.version!r} refused: internal error {type(exc).__name__}"
+            )
             log.exception("flagkit: %s", c.last_error)
             return False
         if not self._publish(snapshot):
@@ -311,10 +322,15 @@ class Poller:
             if not head.startswith(b"flagkit-backup 1 "):
                 raise ValueError("not a flagkit backup")
             meta: dict[str, Any] = json.loads(head[len(b"flagkit-backup 1 ") :])
-            fetched = Fetched(body, str(meta.get("content_type") or "application/json"), meta.get("version"))
+            fetched = Fetched(
+                body, str(meta.get("content_type") or "application/json"), meta.get("version")
+            )
             snapshot = snapshot_from_bytes(
-                body, content_type=fetched.content_type, version=fetched.version,
-                user_key=self.user_key, max_bytes=self.polling.max_bytes,
+                body,
+                content_type=fetched.content_type,
+                version=fetched.version,
+                user_key=self.user_key,
+                max_bytes=self.polling.max_bytes,
             )
         except (OSError, ValueError, DocumentError) as exc:
             log.warning("flagkit: ignoring unusable backup %s: %s", str(path), exc)

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from ._spec import FlagSpec, VariantSpec
 from ._exceptions import DocumentError, RuleError
 from ._rules import CompiledRule, compile_rule
+from ._spec import FlagSpec, VariantSpec
 from ._types import Reason
 
 __all__ = ["EMPTY", "CompiledFlag", "Outcome", "Snapshot", "build_snapshot"]
@@ -66,7 +66,9 @@ class Snapshot:
         return f"Snapshot(version={self.version!r}, flags={len(self.flags)}, ready={self.ready})"
 
 
-EMPTY = Snapshot(flags=MappingProxyType({}), enabled_fns=MappingProxyType({}), version=None, ready=False)
+EMPTY = Snapshot(
+    flags=MappingProxyType({}), enabled_fns=MappingProxyType({}), version=None, ready=False
+)
 
 
 def build_snapshot(
@@ -92,7 +94,9 @@ def _compile_flag(spec: FlagSpec, user_key: str) -> CompiledFlag:
             reason = Reason.DEFAULT
         else:
             reason = Reason.SPLIT if rule.has_split else Reason.TARGETING_MATCH
-        outcomes.append(Outcome(variant.name, variant.enabled, variant.values, reason, i, variant.rule))
+        outcomes.append(
+            Outcome(variant.name, variant.enabled, variant.values, reason, i, variant.rule)
+        )
     select, enabled = _closures(tuple(r.test if r else None for r in rules), tuple(outcomes))
     return CompiledFlag(
         key=spec.key,
@@ -105,7 +109,9 @@ def _compile_flag(spec: FlagSpec, user_key: str) -> CompiledFlag:
     )
 
 
-def _compile_variant_rule(spec: FlagSpec, i: int, variant: VariantSpec, user_key: str) -> CompiledRule | None:
+def _compile_variant_rule(
+    spec: FlagSpec, i: int, variant: VariantSpec, user_key: str
+) -> CompiledRule | None:
     if variant.rule is None:
         return None
     try:
@@ -153,7 +159,7 @@ def _closures(
 
         return select_one, enabled_inverse
 
-    pairs = tuple((t, o) for t, o in zip(tests[:-1], outcomes[:-1]))  # type: ignore[misc]
+    pairs = tuple((t, o) for t, o in zip(tests[:-1], outcomes[:-1], strict=True) if t)
     enabled_pairs = tuple((t, o.enabled) for t, o in pairs)
     default_on = default.enabled
 

@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ._exceptions import PermanentSourceError
 
-__all__ = ["FileSource", "Fetched", "Source", "StaticSource"]
+__all__ = ["Fetched", "FileSource", "Source", "StaticSource"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +126,9 @@ class FileSource:
                 return Fetched(None, self._content_type, self._version, self.poll_interval)
             body = self.path.read_bytes()
         except OSError as exc:
-            raise PermanentSourceError(f"cannot read flags file {str(self.path)!r}: {exc.strerror}") from exc
+            raise PermanentSourceError(
+                f"cannot read flags file {str(self.path)!r}: {exc.strerror}"
+            ) from exc
         self._stat_key = key
         version = content_version(body)
         if version == self._version:

@@ -55,7 +55,11 @@ class EvaluationDetails(Generic[T]):
     version: str | None = None
 
     def __repr__(self) -> str:
-        parts = [f"flag_key={self.flag_key!r}", f"value={self.value!r}", f"reason={self.reason.value}"]
+        parts = [
+            f"flag_key={self.flag_key!r}",
+            f"value={self.value!r}",
+            f"reason={self.reason.value}",
+        ]
         if self.variant is not None:
             parts.append(f"variant={self.variant!r}")
         if self.error_code is not None:
