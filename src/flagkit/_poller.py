@@ -63,6 +63,7 @@ class Status:
     state: str
     version: str | None
     fetched_at: float | None  # wall clock (time.time) of the last accepted document
+    checked_at: float | None  # wall clock of the last successful fetch (new or unchanged)
     age: float | None  # seconds since the last successful fetch (accepted or unchanged)
     last_error: str | None
     polls: int
@@ -80,6 +81,7 @@ class _Counters:
     consecutive_failures: int = 0
     last_error: str | None = None
     last_success: float | None = None
+    checked_at: float | None = None
     fetched_at: float | None = None
     version: str | None = None
     logged: set[str] = field(default_factory=set)
@@ -219,6 +221,7 @@ class Poller:
             return self._failed(exc, retry_after=None)
         c.consecutive_failures = 0
         c.last_success = self._clock()
+        c.checked_at = self._wall()
         if fetched.body is not None:
             self._accept(fetched)
         if fetched.poll_after is None:
@@ -347,6 +350,7 @@ class Poller:
             state=self._state,
             version=c.version,
             fetched_at=c.fetched_at,
+            checked_at=c.checked_at,
             age=age,
             last_error=c.last_error,
             polls=c.polls,

@@ -1,32 +1,29 @@
 """``LocalAppConfigData``: an AppConfigData service on 127.0.0.1 that real boto3 talks to.
 
-The protocol rules live in ``_appconfigdata_service.py``; this module is the socket around
-them: a ``ThreadingHTTPServer`` served from one named daemon thread, one daemon thread per
-connection, and a ``close()`` that interrupts injected delays, drops kept-alive connections and
-joins every thread it started.
+The public face. The protocol rules live in ``_appconfigdata_service.py``, the bytes in
+``_appconfigdata_wire.py`` and the socket in ``_appconfigdata_http.py``. This module owns the
+lifecycle: one named daemon thread runs the accept loop, and ``close()`` interrupts injected
+delays, drops kept-alive connections and joins every thread the server started.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from socketserver import TCPServer
 from types import TracebackType
 from typing import Any
 
 from flagkit._exceptions import MissingExtraError
+from flagkit.testing._appconfigdata_http import HTTPServer
 from flagkit.testing._appconfigdata_service import (
     FaultKind,
     Operation,
     RecordedCall,
     RecordedSession,
     _Service,
+    check_seconds,
 )
 
 # How often the accept loop looks for a shutdown request: close() waits at most this long.
@@ -84,7 +81,7 @@ class LocalAppConfigData:
             enforce_poll_interval=enforce_poll_interval,
             wait=self._closing.wait,
         )
-        self._httpd = _HTTPServer((host, port), self._service)
+        self._httpd = HTTPServer((host, port), self._service)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": _ACCEPT_POLL_SECONDS},
@@ -120,9 +117,7 @@ class LocalAppConfigData:
 
     @poll_interval.setter
     def poll_interval(self, seconds: int) -> None:
-        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
-            raise ValueError(f"poll_interval must be a whole number >= 0, not {seconds!r}")
-        self._service.poll_interval = seconds
+        self._service.poll_interval = check_seconds("poll_interval", seconds)
 
     @property
     def strict_tokens(self) -> bool:
@@ -213,13 +208,29 @@ class LocalAppConfigData:
         """Every session started so far, oldest first (a copy)."""
         return self._service.sessions()
 
+    @property
+    def in_flight(self) -> int:
+        """How many requests are being answered right now (a delayed one counts)."""
+        return self._service.in_flight()
+
+    def wait_until(self, condition: Callable[[], bool], *, timeout: float = 5.0) -> bool:
+        """Block until ``condition()`` is true; False if ``timeout`` seconds pass first.
+
+        The condition is checked now and again whenever a request arrives or is answered,
+        so tests synchronise with the server instead of sleeping, e.g.
+        ``server.wait_until(lambda: server.in_flight == 1)``. It may read this server.
+        """
+        return self._service.wait_until(condition, timeout)
+
     def wait_for_calls(
         self, count: int, *, operation: str | None = None, timeout: float = 5.0
     ) -> bool:
-        """Block until at least ``count`` requests (of ``operation``, if given) have been
-        recorded; return False if ``timeout`` seconds pass first. Use it instead of sleeping.
-        """
-        return self._service.wait_for_calls(count, operation, timeout)
+        """Block until ``count`` requests (of ``operation``, if given) have been answered."""
+
+        def enough() -> bool:
+            return sum(operation in (None, c.operation) for c in self.calls) >= count
+
+        return self._service.wait_until(enough, timeout)
 
     # -- clients ------------------------------------------------------------------------------
 
@@ -298,101 +309,3 @@ class LocalAppConfigData:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
-
-
-class _HTTPServer(ThreadingHTTPServer):
-    """A ThreadingHTTPServer that knows its connections, so close() can end them."""
-
-    daemon_threads = True  # never hold up interpreter exit
-    block_on_close = False  # we join our own threads, with a deadline
-
-    def __init__(self, address: tuple[str, int], service: _Service) -> None:
-        self.service = service
-        self._connections: dict[socket.socket, threading.Thread] = {}
-        self._connections_lock = threading.Lock()
-        self._dropping = False
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind would look up the host's FQDN, a DNS query we do not need.
-        TCPServer.server_bind(self)
-        self.server_name = str(self.server_address[0])
-        self.server_port = int(self.server_address[1])
-
-    def process_request(
-        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
-    ) -> None:
-        assert isinstance(request, socket.socket)  # TCP only
-        thread = threading.Thread(
-            target=self.process_request_thread,
-            args=(request, client_address),
-            name=f"flagkit-local-appconfigdata-conn:{self.server_port}",
-            daemon=True,
-        )
-        with self._connections_lock:
-            if self._dropping:
-                self.shutdown_request(request)
-                return
-            self._connections[request] = thread
-            # Started under the lock so drop_connections() never sees an unstarted thread.
-            thread.start()
-
-    def shutdown_request(self, request: socket.socket | tuple[bytes, socket.socket]) -> None:
-        if isinstance(request, socket.socket):
-            with self._connections_lock:
-                self._connections.pop(request, None)
-        super().shutdown_request(request)
-
-    def drop_connections(self) -> list[threading.Thread]:
-        """Shut every open connection so idle keep-alive handlers return; their threads."""
-        with self._connections_lock:
-            self._dropping = True
-            connections = list(self._connections.items())
-        for sock, _ in connections:
-            with contextlib.suppress(OSError):  # already closed by its own thread
-                sock.shutdown(socket.SHUT_RDWR)
-        return [thread for _, thread in connections]
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that gave up (read timeout) or a close() mid-answer is not an error.
-        error = sys.exc_info()[1]
-        if self._dropping or isinstance(error, ConnectionError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _HTTPServer
-    protocol_version = "HTTP/1.1"  # keep-alive, as botocore's connection pool expects
-
-    def version_string(self) -> str:
-        return "flagkit-local-appconfigdata"
-
-    def do_GET(self) -> None:  # the name http.server dispatches to
-        self._answer()
-
-    def do_POST(self) -> None:
-        self._answer()
-
-    def _answer(self) -> None:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0:
-            self.send_error(400, "Bad Content-Length")
-            return
-        body = self.rfile.read(length) if length else b""
-        reply = self.server.service.handle(self.command, self.path, body)
-        if reply.drop:
-            self.close_connection = True  # say nothing; the socket closes after this returns
-            return
-        self.send_response(reply.status)
-        for name, value in reply.headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(reply.body)))
-        self.end_headers()
-        self.wfile.write(reply.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet: tests read ``LocalAppConfigData.calls`` instead of an access log."""
