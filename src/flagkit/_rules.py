@@ -332,8 +332,12 @@ def _c_split(c: Compiler, node: Call) -> Predicate:
         )
     ref = c.context_ref(args["by"].value, "by::")
     seed = c.string_literal(args["seed"].value, "seed::") if "seed" in args else c.flag_key
+    try:
+        seed_int = seed_of(seed)
+    except UnicodeEncodeError as exc:  # only a flag key can get here: seed:: literals are text
+        raise c.error("the flag key is not valid Unicode text", node.pos) from exc
     c.has_split = True
-    return split(*c.ref(ref), seed_of(seed), hash_threshold(pct))
+    return split(*c.ref(ref), seed_int, hash_threshold(pct))
 
 
 _OPERATORS: dict[str, Callable[[Compiler, Call], Predicate]] = {
