@@ -243,7 +243,7 @@ def test_required_minimum_interval_is_sent(server: LocalAppConfigData, client: A
     """RequiredMinimumPollIntervalInSeconds is passed to StartConfigurationSession."""
     source = AppConfigSource(APP, ENV, PROFILE, client=client, required_minimum_poll_interval=30)
     assert source.fetch().poll_after == 30
-    with pytest.raises(ValueError, match="15..86400"):
+    with pytest.raises(ValueError, match=r"15\.\.86400"):
         AppConfigSource(APP, ENV, PROFILE, required_minimum_poll_interval=5)
 
 
