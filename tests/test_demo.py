@@ -1,0 +1,92 @@
+"""``flagkit demo``: the README's first command runs end to end and measures what it claims."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from flagkit._demo import STEPS, DemoResult, population, run_demo
+
+pytest.importorskip("boto3")
+
+USERS = 4000
+
+
+@pytest.fixture(scope="module")
+def demo() -> tuple[DemoResult, str]:
+    out = io.StringIO()
+    result = run_demo(users=USERS, poll_interval=1, out=out)
+    return result, out.getvalue()
+
+
+def test_every_step_runs_and_is_swapped_in(demo: tuple[DemoResult, str]) -> None:
+    """Six publishes, each swapped in through the real poller within the swap timeout."""
+    result, _ = demo
+    assert [s.label for s in result.steps] == [s.label for s in STEPS]
+    for step in result.steps[1:]:
+        # one poll interval (1 s) plus 10 % jitter, with room for a loaded CI machine
+        assert 0 < step.latency < 3.0, step
+
+
+def test_measured_shares_are_near_their_targets(demo: tuple[DemoResult, str]) -> None:
+    """Rule steps hit their exact share; the 5 % split lands within 1.5 points of its target."""
+    result, _ = demo
+    shares = {s.label: s for s in result.steps}
+    assert shares["v1-deploy"].served == 0
+    assert shares["v2-staff"].served == USERS // 200  # exactly the staff
+    assert abs(shares["v3-canary"].share - shares["v3-canary"].target) < 0.015
+    assert abs(shares["v4-cohort"].share - shares["v4-cohort"].target) < 0.015
+    assert shares["v5-everyone"].served == USERS
+    assert shares["v6-kill-switch"].served == 0
+
+
+def test_rollout_is_sticky(demo: tuple[DemoResult, str]) -> None:
+    """Nobody served the new engine at one rollout step loses it at the next."""
+    result, _ = demo
+    assert all(s.lost == 0 for s in result.steps)
+
+
+def test_traffic_ran_during_the_release_without_errors(demo: tuple[DemoResult, str]) -> None:
+    result, _ = demo
+    assert result.evaluations > USERS
+    assert result.traffic_errors == 0
+
+
+def test_demo_finishes_well_under_thirty_seconds(demo: tuple[DemoResult, str]) -> None:
+    result, _ = demo
+    assert result.elapsed < 30
+
+
+def test_output_tells_the_story(demo: tuple[DemoResult, str]) -> None:
+    _, text = demo
+    for phrase in ("Release to staff", "Canary", "Kill switch", "ms after publish", "served:"):
+        assert phrase in text
+    assert "http://127.0.0.1:" in text  # loopback only
+
+
+def test_population_is_deterministic() -> None:
+    assert population(50) == population(50)
+    assert sum(1 for _, a in population(1000) if a["email"].endswith("@shop.example")) == 5
+
+
+def test_demo_leaves_no_threads_behind(demo: tuple[DemoResult, str]) -> None:
+    """The traffic thread is joined before run_demo returns."""
+    assert not [t for t in threading.enumerate() if t.name.startswith("flagkit-demo")]
+
+
+@pytest.mark.slow
+def test_python_dash_m_flagkit_demo_runs() -> None:
+    """``python -m flagkit demo`` (what ``python3 dev.py demo`` runs) exits 0."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "flagkit", "demo", "--users", "1000"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Kill switch" in proc.stdout
