@@ -85,9 +85,11 @@ class _Evaluating:
     ) -> bool:
         """Whether ``flag`` is on for this user; ``default`` on any problem (never raises)."""
         try:
-            fn = self._snapshot.enabled_fns.get(flag)
-            if fn is None:
-                return default
+            # A flag whose answer is the same for everyone is stored as the bool itself, and a
+            # missing flag yields ``default``: neither costs a call.
+            fn = self._snapshot.enabled_fns.get(flag, default)
+            if fn is True or fn is False:
+                return fn
             if attributes is not None and type(attributes) is not dict:
                 attributes = _as_context(attributes)
             return fn(user_id, attributes)

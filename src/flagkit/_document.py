@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from ._exceptions import DocumentError
+from ._rules_parse import MAX_RULE_CHARS
 from ._spec import FlagSpec, VariantSpec
 
 __all__ = [
@@ -46,7 +47,6 @@ DEFAULT_MAX_BYTES = 1024 * 1024  # AppConfig's hosted-configuration limit
 KEY_PATTERN = r"^[a-z][a-zA-Z\d_-]{0,63}$"
 MAX_ATTRIBUTES = 25
 MAX_VARIANTS = 32
-MAX_RULE_CHARS = 16384
 MAX_STRING = 1024
 
 Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]

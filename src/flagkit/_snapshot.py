@@ -51,13 +51,20 @@ class CompiledFlag:
     attributes: frozenset[str]
     multi_variant: bool
 
+    @property
+    def constant(self) -> bool:
+        """Every variant gives the same ``enabled``: no rule can change the answer."""
+        return len({o.enabled for o in self.outcomes}) == 1
+
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """One immutable version of all flags."""
 
     flags: Mapping[str, CompiledFlag]
-    enabled_fns: Mapping[str, Predicate]  # flag key -> enabled closure: the hot path's one lookup
+    # flag key -> the enabled closure, or the bool itself when the answer is the same for every
+    # context (basic flags, and variants that all agree): the hot path's one lookup
+    enabled_fns: Mapping[str, Predicate | bool]
     version: str | None
     ready: bool = True
     meta: Mapping[str, Any] = field(default_factory=dict)
@@ -78,7 +85,10 @@ def build_snapshot(
     flags: dict[str, CompiledFlag] = {}
     for spec in specs:
         flags[spec.key] = _compile_flag(spec, user_key)
-    enabled = {key: flag.enabled for key, flag in flags.items()}
+    enabled: dict[str, Predicate | bool] = {
+        key: flag.outcomes[0].enabled if flag.constant else flag.enabled
+        for key, flag in flags.items()
+    }
     return Snapshot(flags=flags, enabled_fns=enabled, version=version)
 
 
