@@ -323,16 +323,13 @@ def render(report: Report) -> str:
     if report.targets:
         lines += ["", "| target (issue 4) | measured | met |", "|---|---|---|"]
         lines += [f"| {t} | {v} | {'yes' if ok else '**no**'} |" for t, v, ok in report.targets]
-    noisy = []
-    for r in timed:
-        for k in keys:
-            rs = r.ratio[k]
-            lo, hi = quantile(rs, 0.25), quantile(rs, 0.75)
-            if r.key != FLOOR and (hi - lo) > 0.2 * median(rs):
-                noisy.append(f"{r.name} {k} ({lo:.2f}-{hi:.2f}x)")
-    if noisy:
-        lines += ["", "Noisy cells (interquartile range of the per-repeat ratio > 20 % of its "
-                  "median): " + ", ".join(noisy)]
+    fk = report.sdks.get(SUBJECT)
+    if fk is not None and fk.status == "ok":
+        cells = " | ".join(
+            f"{quantile(fk.ratio[k], 0.25):.2f}-{quantile(fk.ratio[k], 0.75):.2f}x" for k in keys
+        )
+        lines += ["", "Spread of flagkit's per-repeat ratio (interquartile range):", "",
+                  header, sep, f"| flagkit | {cells} |"]
     return "\n".join(lines)
 
 

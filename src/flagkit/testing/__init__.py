@@ -11,3 +11,6 @@ __all__ = [
     "RecordedCall",
     "RecordedSession",
 ]
+from flagkit.testing._overrides import FlagBuilder, FlagData, FlagDataSource, override
+
+__all__ += ["FlagBuilder", "FlagData", "FlagDataSource", "override"]
