@@ -350,3 +350,45 @@ def test_no_input_makes_evaluation_raise(
         getter(flag, attribute, None, user_id, attributes)  # type: ignore[operator]
     d = f.details(flag, user_id, attributes, attribute=attribute)
     assert isinstance(d.reason, Reason)
+
+
+def test_split_ladder_agrees_with_rule_by_rule_evaluation() -> None:
+    """A flag of nested splits (hashed once) picks exactly what first-match over the rules picks."""
+    doc = {
+        "version": "1",
+        "flags": {"abc": {"name": "ABC"}, "mixed": {"name": "M"}},
+        "values": {
+            "abc": {
+                "_variants": [
+                    {"name": "a", "enabled": True, "rule": "(split pct::34 by::$userId)"},
+                    {"name": "b", "enabled": False, "rule": "(split pct::67 by::$userId)"},
+                    {"name": "c", "enabled": True},
+                ]
+            },
+            "mixed": {
+                "_variants": [  # different seeds: no ladder, the general path
+                    {"name": "a", "enabled": True, "rule": '(split pct::34 by::$userId seed::"x")'},
+                    {"name": "b", "enabled": False, "rule": "(split pct::67 by::$userId)"},
+                    {"name": "c", "enabled": True},
+                ]
+            },
+        },
+    }
+    flags = Flags(StaticSource(doc))
+    from flagkit._snapshot import _ladder
+
+    compiled = flags._snapshot.flags["abc"]
+    assert _ladder(list(compiled.rules), compiled.outcomes) is not None
+    ids: list[Any] = [f"u{i}" for i in range(3000)] + [7, None, "é", "\udc80", 3.5, True]
+    counts = {"a": 0, "b": 0, "c": 0}
+    for flag in ("abc", "mixed"):
+        rules = flags._snapshot.flags[flag].rules
+        for uid in ids:
+            expected = next(
+                (n for n, r in zip("ab", rules[:2], strict=True) if r and r.test(uid, None)), "c"
+            )
+            assert flags.variant(flag, uid) == expected
+            assert flags.enabled(flag, uid) == (expected != "b")
+            if flag == "abc" and isinstance(uid, str) and uid.startswith("u"):
+                counts[expected] += 1
+    assert abs(counts["a"] / 3000 - 0.34) < 0.03 and abs(counts["b"] / 3000 - 0.33) < 0.03

@@ -99,6 +99,8 @@ class CompiledRule:
     test: Predicate = field(repr=False, compare=False)
     has_split: bool
     context_keys: frozenset[str]
+    # (key, key is the user key, seed int, hash threshold) when the whole rule is one split
+    bare_split: tuple[str, bool, int, int] | None = None
 
 
 def compile_rule(text: str, *, flag_key: str, user_key: str = "userId") -> CompiledRule:
@@ -113,7 +115,8 @@ def compile_rule(text: str, *, flag_key: str, user_key: str = "userId") -> Compi
     call = parse(text)
     compiler = Compiler(text, flag_key, user_key)
     test = compiler.boolean(call)
-    return CompiledRule(text, test, compiler.has_split, frozenset(compiler.keys))
+    bare = compiler.last_split if call.op == "split" else None
+    return CompiledRule(text, test, compiler.has_split, frozenset(compiler.keys), bare)
 
 
 class Compiler:
@@ -129,6 +132,7 @@ class Compiler:
         self.user_key = user_key
         self.has_split = False
         self.keys: set[str] = set()
+        self.last_split: tuple[str, bool, int, int] | None = None
 
     def error(self, message: str, pos: int) -> RuleError:
         return RuleError(message, position=pos, rule=self.text)
@@ -337,7 +341,9 @@ def _c_split(c: Compiler, node: Call) -> Predicate:
     except UnicodeEncodeError as exc:  # only a flag key can get here: seed:: literals are text
         raise c.error("the flag key is not valid Unicode text", node.pos) from exc
     c.has_split = True
-    return split(*c.ref(ref), seed_int, hash_threshold(pct))
+    key, is_user = c.ref(ref)
+    c.last_split = (key, is_user, seed_int, hash_threshold(pct))
+    return split(key, is_user, seed_int, hash_threshold(pct))
 
 
 _OPERATORS: dict[str, Callable[[Compiler, Call], Predicate]] = {

@@ -350,6 +350,35 @@ def split(key: str, is_user: bool, seed: int, threshold: int) -> Predicate:
     return split_key
 
 
+def hasher(key: str, is_user: bool, seed: int) -> Callable[[object, Attributes], int]:
+    """The 32-bit split hash of the ``by`` value, or -1 when the value is never in a split.
+
+    The same value rules as :func:`split`, so a flag whose variants are all bare splits on one
+    key and seed can hash once and compare against each variant's threshold.
+    """
+    hash_ = mmh3.hash
+
+    def slow(v: object) -> int:
+        if type(v) is int and _TEXT_INT_MIN <= v <= _TEXT_INT_MAX:
+            return hash_(str(v), seed, False)
+        t = as_text(v)
+        if t is None:
+            return -1
+        return hash_(t.encode("utf-8", "surrogatepass"), seed, False)
+
+    def of(user_id: object, attributes: Attributes) -> int:
+        v = (
+            user_id
+            if is_user and user_id is not None
+            else (None if attributes is None else attributes.get(key))
+        )
+        if type(v) is str and v.isascii():
+            return hash_(v, seed, False)
+        return slow(v)
+
+    return of
+
+
 def _false(user_id: object, attributes: Attributes) -> bool:
     return False
 

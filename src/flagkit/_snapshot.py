@@ -21,6 +21,7 @@ from typing import Any
 
 from ._exceptions import DocumentError, RuleError
 from ._rules import CompiledRule, compile_rule
+from ._rules_compile import hasher
 from ._spec import FlagSpec, VariantSpec
 from ._types import Reason
 
@@ -107,7 +108,11 @@ def _compile_flag(spec: FlagSpec, user_key: str) -> CompiledFlag:
         outcomes.append(
             Outcome(variant.name, variant.enabled, variant.values, reason, i, variant.rule)
         )
-    select, enabled = _closures(tuple(r.test if r else None for r in rules), tuple(outcomes))
+    ladder = _ladder(rules, tuple(outcomes))
+    if ladder is not None:
+        select, enabled = ladder
+    else:
+        select, enabled = _closures(tuple(r.test if r else None for r in rules), tuple(outcomes))
     return CompiledFlag(
         key=spec.key,
         select=select,
@@ -134,6 +139,47 @@ def _compile_variant_rule(
             flag=spec.key,
             field=f"values._variants[{i}].rule",
         ) from exc
+
+
+def _ladder(
+    rules: list[CompiledRule | None], outcomes: tuple[Outcome, ...]
+) -> tuple[Callable[[Any, dict[str, Any] | None], Outcome], Predicate] | None:
+    """Variants that are all bare splits on one key and seed: hash once, compare per variant.
+
+    First-match semantics are kept exactly: variant i matches iff ``h < threshold_i``, tried in
+    order. Returns None when the flag has another shape (or a single split, where the rule's
+    own closure is already one call).
+    """
+    splits = [r.bare_split if r is not None else None for r in rules[:-1]]
+    if len(splits) < 2 or any(s is None for s in splits):
+        return None
+    keys = {(s[0], s[1], s[2]) for s in splits if s is not None}
+    if len(keys) != 1:
+        return None
+    key, is_user, seed = keys.pop()
+    hash_of = hasher(key, is_user, seed)
+    steps = tuple((s[3], o) for s, o in zip(splits, outcomes[:-1], strict=True) if s is not None)
+    enabled_steps = tuple((t, o.enabled) for t, o in steps)
+    default = outcomes[-1]
+    default_on = default.enabled
+
+    def select_ladder(user_id: Any, attributes: dict[str, Any] | None) -> Outcome:
+        h = hash_of(user_id, attributes)
+        if h >= 0:
+            for threshold, outcome in steps:
+                if h < threshold:
+                    return outcome
+        return default
+
+    def enabled_ladder(user_id: Any, attributes: dict[str, Any] | None) -> bool:
+        h = hash_of(user_id, attributes)
+        if h >= 0:
+            for threshold, on in enabled_steps:
+                if h < threshold:
+                    return on
+        return default_on
+
+    return select_ladder, enabled_ladder
 
 
 def _closures(
