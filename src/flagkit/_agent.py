@@ -1,0 +1,221 @@
+"""AgentSource: the AppConfig Agent / Lambda extension's local HTTP endpoint, behind ``fetch()``.
+
+The agent (a sidecar on ECS/EKS/EC2, or the AppConfig Lambda extension layer) talks to
+AppConfigData itself, caches the deployed document and serves it on localhost::
+
+    GET http://localhost:2772/applications/{app}/environments/{env}/configurations/{profile}
+
+It answers with the whole document every time, so this source remembers what it delivered
+last and reports "unchanged" (``body is None``) when the version and the bytes are the same.
+The version is the ``Configuration-Version`` header, or a content hash when there is none.
+
+Only the standard library is used (``http.client``): no boto3, so nothing heavy at a Lambda
+cold start, and no ``HTTP(S)_PROXY`` from the environment is ever applied to a loopback call,
+which ``urllib`` would do. HTTP statuses and socket errors are classified here and only here.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+from urllib.parse import quote
+
+from ._exceptions import PermanentSourceError, RetryableSourceError, SourceError
+from ._source import Fetched, content_version
+
+__all__ = ["DEFAULT_PORT", "PORT_ENV", "AgentSource", "classify_status"]
+
+log = logging.getLogger("flagkit")
+
+DEFAULT_PORT = 2772  # the agent's and the Lambda extension's documented default
+PORT_ENV = "AWS_APPCONFIG_EXTENSION_HTTP_PORT"  # the Lambda extension's port setting
+# The agent polls AppConfig every 45 s by default; asking the local cache three times as often
+# keeps flagkit at most ~15 s behind it for the price of a loopback request.
+DEFAULT_POLL_INTERVAL = 15.0
+# The agent's own call to AppConfig times out after 3000 ms (REQUEST_TIMEOUT /
+# AWS_APPCONFIG_EXTENSION_POLL_TIMEOUT_MILLIS); the first request after a cold start waits for
+# that call, so the local timeout must be longer.
+DEFAULT_TIMEOUT = 5.0
+
+# The agent's error statuses (its OpenAPI: 400 BadRequest, 404 ResourceNotFound,
+# 500 InternalServer, 502 BadGateway, 504 GatewayTimeout), plus what a token mismatch or a
+# proxy in front of it may give.
+_STATUS_TEXT = {
+    400: "request refused (400 Bad Request)",
+    401: "access token refused (401 Unauthorized)",
+    403: "access token refused (403 Forbidden)",
+    404: "not found (404)",
+    429: "throttled (429)",
+    500: "agent internal error (500)",
+    502: "agent could not reach AppConfig (502 Bad Gateway)",
+    503: "agent unavailable (503)",
+    504: "agent timed out calling AppConfig (504 Gateway Timeout)",
+}
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None  # an HTTP date: rare from a local agent; fall back to backoff
+    return seconds if seconds >= 0 else None
+
+
+def classify_status(status: int, *, what: str, retry_after: str | None = None) -> SourceError:
+    """Translate an agent's error status into flagkit's error tree (the one place that does).
+
+    5xx and 429 are transient: the agent is starting, or AppConfig is slow or unreachable
+    behind it. Other 4xx need a human: a wrong name, a missing deployment, a wrong token.
+    """
+    text = _STATUS_TEXT.get(status, f"HTTP {status}")
+    if status >= 500 or status == 429:
+        return RetryableSourceError(f"{what}: {text}", retry_after=_retry_after(retry_after))
+    return PermanentSourceError(f"{what}: {text}")
+
+
+def _port_from_env() -> int:
+    raw = os.environ.get(PORT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_PORT
+    try:
+        port = int(raw)
+    except ValueError:
+        raise ValueError(f"{PORT_ENV}={raw!r} is not a port number") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"{PORT_ENV}={raw!r} is not a port number")
+    return port
+
+
+class AgentSource:
+    """Reads one configuration profile from the AppConfig Agent or Lambda extension.
+
+    Args:
+        application, environment, profile: names or IDs, as the agent accepts them. Each is
+            percent-encoded into the path, so a name containing ``/`` works.
+        port: the agent's port; default ``$AWS_APPCONFIG_EXTENSION_HTTP_PORT``, else 2772.
+        host: where the agent listens; ``localhost`` as AWS documents it.
+        token: sent as ``Authorization: Bearer <token>``, for an agent started with
+            ``ACCESS_TOKEN``.
+        timeout: seconds for connecting and for each read.
+        poll_interval: seconds the poller waits between requests (the agent has its own,
+            longer, interval towards AppConfig).
+    """
+
+    def __init__(
+        self,
+        application: str,
+        environment: str,
+        profile: str,
+        *,
+        port: int | None = None,
+        host: str = "localhost",
+        token: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+    ) -> None:
+        if port is None:
+            port = _port_from_env()
+        if not 0 < port < 65536:
+            raise ValueError(f"port must be within 1..65535, not {port}")
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        if poll_interval < 0:
+            raise ValueError("poll_interval must not be negative")
+        self.application = application
+        self.environment = environment
+        self.profile = profile
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.poll_interval = poll_interval
+        self.path = "/applications/{}/environments/{}/configurations/{}".format(
+            *(quote(part, safe="") for part in (application, environment, profile))
+        )
+        self._headers = {"Accept": "*/*"}
+        if token is not None:
+            self._headers["Authorization"] = f"Bearer {token}"  # never logged or repr'd
+        self._conn: http.client.HTTPConnection | None = None
+        self._last_digest: str | None = None
+        self._last_version: str | None = None
+
+    @property
+    def url(self) -> str:
+        """The URL this source reads (no credentials in it)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}{self.path}"
+
+    @property
+    def _what(self) -> str:
+        return f"AppConfig agent {self.application}/{self.environment}/{self.profile}"
+
+    def _request(self) -> tuple[int, http.client.HTTPMessage, bytes]:
+        """One GET; a kept-alive connection the agent has dropped is replaced once."""
+        for attempt in (1, 2):
+            conn = self._conn
+            reused = conn is not None
+            if conn is None:
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+                self._conn = conn
+            try:
+                conn.request("GET", self.path, headers=self._headers)
+                response = conn.getresponse()
+                body = response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self._drop()
+                if reused and attempt == 1:
+                    continue  # the agent closed an idle keep-alive connection: go again
+                raise
+            except BaseException:
+                self._drop()
+                raise
+            if response.will_close:
+                self._drop()
+            return response.status, response.headers, body
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def fetch(self) -> Fetched:
+        try:
+            status, headers, body = self._request()
+        except TimeoutError as exc:
+            raise RetryableSourceError(f"{self._what}: timed out after {self.timeout} s") from exc
+        except ConnectionRefusedError as exc:
+            raise RetryableSourceError(
+                f"{self._what}: nothing listening on port {self.port} (agent not running yet?)"
+            ) from exc
+        except (OSError, http.client.HTTPException) as exc:
+            raise RetryableSourceError(
+                f"{self._what}: connection failed ({type(exc).__name__})"
+            ) from exc
+        if status != 200:
+            raise classify_status(status, what=self._what, retry_after=headers.get("Retry-After"))
+        content_type = headers.get("Content-Type") or "application/json"
+        digest = content_version(body)
+        version = headers.get("Configuration-Version") or digest
+        if digest == self._last_digest and version == self._last_version:
+            return Fetched(None, content_type, version, self.poll_interval)
+        self._last_digest, self._last_version = digest, version
+        return Fetched(body, content_type, version, self.poll_interval)
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def reset_after_fork(self) -> None:
+        """In a forked child the parent's socket is not ours: open a new one on next fetch."""
+        # close() without shutdown() releases only this process's copy of the descriptor: the
+        # parent's connection is untouched.
+        self._drop()
+
+    def close(self) -> None:
+        """Close the kept-alive connection (a fetch in progress fails and is retried later)."""
+        self._drop()
+
+    def __repr__(self) -> str:
+        return (
+            f"AgentSource({self.application!r}, {self.environment!r}, {self.profile!r}, "
+            f"port={self.port})"
+        )

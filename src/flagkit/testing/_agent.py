@@ -1,0 +1,414 @@
+"""``LocalAppConfigAgent``: a stand-in for the AppConfig Agent / Lambda extension on 127.0.0.1.
+
+It serves ``GET /applications/{app}/environments/{env}/configurations/{profile}`` the way the
+agent does: the whole document every time, with ``Content-Type`` and ``Configuration-Version``
+headers; unknown configurations get 404 with a text body. Faults are injected by status code
+(the agent's 400/404/500/502/504, or any other), as a delay, or as a dropped connection.
+
+Standard library only (``http.server``); one named daemon thread accepts, one per connection
+answers, and ``close()`` cuts injected delays short, ends kept-alive connections and joins
+every thread it started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from socketserver import TCPServer
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import unquote, urlsplit
+
+if TYPE_CHECKING:
+    from flagkit._agent import AgentSource
+
+__all__ = ["AgentRequest", "LocalAppConfigAgent"]
+
+_ACCEPT_POLL_SECONDS = 0.05  # how long close() may wait for the accept loop to notice
+_AGENT_ERRORS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    404: "ResourceNotFound",
+    500: "InternalServer",
+    502: "BadGateway",
+    504: "GatewayTimeout",
+}
+
+Fault = int | Literal["drop", "delay"]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRequest:
+    """One request as the fake agent saw it (``authorization`` is the raw header, if any)."""
+
+    method: str
+    path: str
+    configuration: tuple[str, str, str] | None  # decoded (app, env, profile); None: bad path
+    authorization: str | None
+    status: int | None  # None: the connection was dropped without an answer
+
+
+@dataclass(frozen=True, slots=True)
+class _Document:
+    body: bytes
+    content_type: str
+    version: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+class LocalAppConfigAgent:
+    """A local AppConfig Agent for tests and local development.
+
+    ::
+
+        with LocalAppConfigAgent(token="s3cret") as agent:
+            agent.publish("shop", "prod", "flags", {"dark-mode": {"enabled": True}})
+            source = agent.source("shop", "prod", "flags")   # an AgentSource pointed here
+
+    Args:
+        token: when given, requests must carry ``Authorization: Bearer <token>`` (the agent's
+            ``ACCESS_TOKEN``); others get 401.
+        host, port: where to listen; port 0 takes a free port.
+    """
+
+    def __init__(self, *, token: str | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.token = token
+        # Re-entrant: a wait_until() condition may read the properties, which take the lock.
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)  # notified on every request and answer
+        self._closing = threading.Event()
+        self._closed = False
+        self._documents: dict[tuple[str, str, str], _Document] = {}
+        self._counters: dict[tuple[str, str, str], int] = {}
+        self._faults: deque[tuple[Fault, float]] = deque()
+        self._requests: list[AgentRequest] = []
+        self._in_flight = 0
+        self._httpd = _Server((host, port), self)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": _ACCEPT_POLL_SECONDS},
+            name=f"flagkit-local-agent:{self._httpd.server_port}",
+            daemon=True,
+        )
+        try:
+            self._thread.start()
+        except BaseException:
+            self._httpd.server_close()
+            raise
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "serving"
+        return f"<LocalAppConfigAgent 127.0.0.1:{self.port} {state}>"
+
+    @property
+    def port(self) -> int:
+        """The TCP port the fake agent listens on."""
+        return self._httpd.server_port
+
+    @property
+    def host(self) -> str:
+        return str(self._httpd.server_address[0])
+
+    # -- content ------------------------------------------------------------------------------
+
+    def publish(
+        self,
+        application: str,
+        environment: str,
+        profile: str,
+        body: bytes | str | Mapping[str, Any],
+        *,
+        content_type: str = "application/json",
+        version: str | None = None,
+        version_header: bool = True,
+    ) -> str | None:
+        """Serve a new document for this configuration; returns the version it is served as.
+
+        Without ``version`` the versions count 1, 2, ... per configuration, as AppConfig
+        numbers hosted versions. ``version_header=False`` sends no ``Configuration-Version``
+        (the source then versions by content hash). A mapping is sent as JSON, a str as UTF-8.
+        """
+        if isinstance(body, Mapping):
+            import json
+
+            raw = json.dumps(body).encode()
+        elif isinstance(body, str):
+            raw = body.encode()
+        else:
+            raw = bytes(body)
+        key = (application, environment, profile)
+        with self._lock:
+            self._counters[key] = self._counters.get(key, 0) + 1
+            label = version if version is not None else str(self._counters[key])
+            served = label if version_header else None
+            self._documents[key] = _Document(raw, content_type, served)
+        return served
+
+    def remove(self, application: str, environment: str, profile: str) -> None:
+        """Stop serving this configuration (requests for it get 404)."""
+        with self._lock:
+            self._documents.pop((application, environment, profile), None)
+
+    # -- faults -------------------------------------------------------------------------------
+
+    def inject(self, fault: Fault, count: int = 1, *, delay: float = 0.0) -> None:
+        """Make the next ``count`` requests fail as ``fault`` says.
+
+        ``fault`` is an HTTP status to answer with (the agent's 400, 404, 500, 502, 504, or
+        any other), ``"drop"`` (close the connection without answering) or ``"delay"``
+        (answer normally, late). ``delay`` seconds are waited first for every kind;
+        ``close()`` cuts a pending delay short. Faults fire in the order injected.
+        """
+        if isinstance(fault, int) and not 100 <= fault <= 599:
+            raise ValueError(f"not an HTTP status: {fault}")
+        if count < 1 or delay < 0:
+            raise ValueError("count must be >= 1 and delay >= 0")
+        with self._lock:
+            self._faults.extend([(fault, delay)] * count)
+
+    # -- observation --------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> tuple[AgentRequest, ...]:
+        """Every request answered (or dropped) so far, oldest first."""
+        with self._lock:
+            return tuple(self._requests)
+
+    @property
+    def in_flight(self) -> int:
+        """Requests being answered right now (a delayed one counts)."""
+        with self._lock:
+            return self._in_flight
+
+    def wait_until(self, condition: Callable[[], bool], *, timeout: float = 5.0) -> bool:
+        """Block until ``condition()`` holds (checked whenever a request starts or ends).
+
+        ``condition`` may read this agent's properties. False if ``timeout`` passes first.
+        """
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not condition():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+            return True
+
+    def source(
+        self, application: str, environment: str, profile: str, **options: Any
+    ) -> AgentSource:
+        """An :class:`~flagkit._agent.AgentSource` pointed at this fake agent (and its token)."""
+        from flagkit._agent import AgentSource
+
+        options.setdefault("host", self.host)
+        options.setdefault("port", self.port)
+        options.setdefault("token", self.token)
+        return AgentSource(application, environment, profile, **options)
+
+    # -- serving (called on connection threads) -----------------------------------------------
+
+    def _begin(self) -> tuple[Fault, float] | None:
+        with self._changed:
+            self._in_flight += 1
+            self._changed.notify_all()
+            return self._faults.popleft() if self._faults else None
+
+    def _end(self, request: AgentRequest) -> None:
+        with self._changed:
+            self._in_flight -= 1
+            self._requests.append(request)
+            self._changed.notify_all()
+
+    def _answer(self, method: str, target: str, authorization: str | None) -> _Answer | None:
+        """The reply for one request; None means drop the connection."""
+        fault = self._begin()
+        configuration = _parse_path(urlsplit(target).path)
+        answer: _Answer | None = None
+        try:
+            if fault is not None:
+                kind, delay = fault
+                if delay and self._closing.wait(delay):
+                    return None  # closing: drop, as a dying agent would
+                if kind == "drop":
+                    return None
+                if isinstance(kind, int):
+                    answer = _text(kind, _AGENT_ERRORS.get(kind, "Error"))
+                    return answer
+            answer = self._serve(method, configuration, authorization)
+            return answer
+        finally:
+            status = None if answer is None else answer.status
+            self._end(AgentRequest(method, target, configuration, authorization, status))
+
+    def _serve(
+        self,
+        method: str,
+        configuration: tuple[str, str, str] | None,
+        authorization: str | None,
+    ) -> _Answer:
+        if self.token is not None and authorization != f"Bearer {self.token}":
+            return _text(401, "Unauthorized")
+        if method != "GET":
+            return _text(405, "MethodNotAllowed")
+        if configuration is None:
+            return _text(
+                400,
+                "BadRequest: expected /applications/{app}/environments/{env}/"
+                "configurations/{profile}",
+            )
+        with self._lock:
+            document = self._documents.get(configuration)
+        if document is None:
+            return _text(404, "ResourceNotFound")
+        headers = [("Content-Type", document.content_type)]
+        if document.version is not None:
+            headers.append(("Configuration-Version", document.version))
+        return _Answer(200, tuple(headers), document.body)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop serving and join every thread started; idempotent, bounded by ``timeout``."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        deadline = time.monotonic() + timeout
+        self._closing.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        for thread in [self._thread, *self._httpd.drop_connections()]:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def __enter__(self) -> LocalAppConfigAgent:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _text(status: int, message: str) -> _Answer:
+    return _Answer(status, (("Content-Type", "text/plain"),), message.encode())
+
+
+def _parse_path(path: str) -> tuple[str, str, str] | None:
+    parts = path.split("/")
+    if (
+        len(parts) != 7
+        or parts[0]
+        or (parts[1], parts[3], parts[5]) != ("applications", "environments", "configurations")
+        or not all(parts[2::2])
+    ):
+        return None
+    return unquote(parts[2]), unquote(parts[4]), unquote(parts[6])
+
+
+class _Server(ThreadingHTTPServer):
+    """A ThreadingHTTPServer that remembers its connections so close() can end them."""
+
+    daemon_threads = True
+    block_on_close = False  # close() joins with a deadline instead
+
+    def __init__(self, address: tuple[str, int], agent: LocalAppConfigAgent) -> None:
+        self.agent = agent
+        self._connections: dict[socket.socket, threading.Thread] = {}
+        self._connections_lock = threading.Lock()
+        self._dropping = False
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks up the host's FQDN: a DNS query a loopback fake never needs.
+        TCPServer.server_bind(self)
+        self.server_name = str(self.server_address[0])
+        self.server_port = int(self.server_address[1])
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(
+            target=self.process_request_thread,
+            args=(request, client_address),
+            name=f"flagkit-local-agent-conn:{self.server_port}",
+            daemon=True,
+        )
+        with self._connections_lock:
+            if self._dropping:
+                self.shutdown_request(request)
+                return
+            self._connections[request] = thread
+            thread.start()  # under the lock: drop_connections() never sees an unstarted thread
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.pop(request, None)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> list[threading.Thread]:
+        with self._connections_lock:
+            self._dropping = True
+            connections = list(self._connections.items())
+        for sock, _ in connections:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        return [thread for _, thread in connections]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up, or close() mid-answer, is not an error worth a traceback.
+        import sys
+
+        if self._dropping or isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"  # keep-alive, as AgentSource reuses its connection
+
+    def version_string(self) -> str:
+        return "flagkit-local-agent"
+
+    def do_GET(self) -> None:  # the name http.server dispatches to
+        self._reply()
+
+    def do_POST(self) -> None:
+        self._reply()
+
+    def _reply(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > 0:
+            self.rfile.read(length)
+        answer = self.server.agent._answer(
+            self.command, self.path, self.headers.get("Authorization")
+        )
+        if answer is None:
+            self.close_connection = True  # say nothing; the socket closes after this returns
+            return
+        self.send_response(answer.status)
+        for name, value in answer.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        self.wfile.write(answer.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests read ``LocalAppConfigAgent.requests`` instead of an access log."""

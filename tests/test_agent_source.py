@@ -1,0 +1,377 @@
+"""AgentSource against the fake AppConfig Agent: the source contract, every error, the token."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flagkit import Fetched, Flags, PermanentSourceError, Polling, RetryableSourceError
+from flagkit._agent import DEFAULT_PORT, PORT_ENV, AgentSource, classify_status
+from flagkit.testing._agent import LocalAppConfigAgent
+
+ON = {"checkout": {"enabled": True, "limit": 3}}
+OFF = {"checkout": {"enabled": False}}
+BAD = {"checkout": {"enabled": "yes"}}
+
+
+class _ClosingAgent(LocalAppConfigAgent):
+    """The fake agent, closing every source it made when it closes (no unclosed sockets)."""
+
+    made: list[AgentSource]
+
+    def source(self, *args: Any, **options: Any) -> AgentSource:
+        made = super().source(*args, **options)
+        self.__dict__.setdefault("made", []).append(made)
+        return made
+
+    def close(self, timeout: float = 5.0) -> None:
+        for source in self.__dict__.get("made", []):
+            source.close()
+        super().close(timeout)
+
+
+@pytest.fixture
+def agent() -> Iterator[LocalAppConfigAgent]:
+    with _ClosingAgent() as server:
+        server.publish("shop", "prod", "flags", ON)
+        yield server
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# -- the source contract ----------------------------------------------------------------------
+
+
+def test_first_document_is_served_with_the_agents_version(agent: LocalAppConfigAgent) -> None:
+    """The agent's document is delivered; Configuration-Version becomes the version."""
+    with Flags(agent.source("shop", "prod", "flags"), start=False) as flags:
+        assert flags.refresh() is True
+        assert flags.enabled("checkout") is True
+        assert flags.get_int("checkout", "limit", 0) == 3
+        assert flags.version == "1"
+
+
+def test_unchanged_document_is_not_swapped(agent: LocalAppConfigAgent) -> None:
+    """The agent resends the whole document; the same bytes and version are 'unchanged'."""
+    source = agent.source("shop", "prod", "flags")
+    first = source.fetch()
+    assert first.body is not None
+    again = source.fetch()
+    assert again.body is None and again.version == "1"
+    with Flags(agent.source("shop", "prod", "flags"), start=False) as flags:
+        flags.refresh()
+        assert flags.refresh() is False
+        assert flags.status().swaps == 1
+
+
+def test_published_change_is_swapped_in(agent: LocalAppConfigAgent) -> None:
+    """A new deployment replaces the snapshot and listeners hear old and new versions."""
+    seen: list[tuple[str | None, str | None]] = []
+    source = agent.source("shop", "prod", "flags")
+    with Flags(source, start=False, on_change=lambda o, n: seen.append((o, n))) as flags:
+        flags.refresh()
+        agent.publish("shop", "prod", "flags", OFF)
+        assert flags.refresh() is True
+        assert flags.enabled("checkout", default=True) is False
+        assert seen == [(None, "1"), ("1", "2")]
+
+
+def test_bad_document_never_replaces_a_good_snapshot(agent: LocalAppConfigAgent) -> None:
+    """Schema-invalid or malformed documents are refused; the next good one is taken."""
+    with Flags(agent.source("shop", "prod", "flags"), start=False) as flags:
+        flags.refresh()
+        agent.publish("shop", "prod", "flags", BAD)
+        assert flags.refresh() is False
+        agent.publish("shop", "prod", "flags", b'{"checkout": {"enabled": tru')
+        assert flags.refresh() is False
+        assert flags.version == "1" and flags.enabled("checkout") is True
+        assert flags.status().rejected == 2
+        agent.publish("shop", "prod", "flags", OFF)
+        assert flags.refresh() is True and flags.version == "4"
+
+
+def test_without_version_header_the_content_hash_versions(agent: LocalAppConfigAgent) -> None:
+    """No Configuration-Version: a content hash is the version; equal bytes are unchanged."""
+    agent.publish("shop", "prod", "flags", ON, version_header=False)
+    source = agent.source("shop", "prod", "flags")
+    first = source.fetch()
+    assert first.body is not None and (first.version or "").startswith("sha256:")
+    agent.publish("shop", "prod", "flags", ON, version_header=False)  # same bytes again
+    assert source.fetch().body is None
+    agent.publish("shop", "prod", "flags", OFF, version_header=False)
+    changed = source.fetch()
+    assert changed.body is not None and changed.version != first.version
+
+
+def test_same_version_with_other_bytes_is_a_change(agent: LocalAppConfigAgent) -> None:
+    """Only the same version *and* the same bytes count as unchanged."""
+    source = agent.source("shop", "prod", "flags")
+    source.fetch()
+    agent.publish("shop", "prod", "flags", OFF, version="1")
+    assert source.fetch().body == json.dumps(OFF).encode()
+
+
+def test_poll_after_is_the_local_interval_and_the_poller_follows(
+    agent: LocalAppConfigAgent,
+) -> None:
+    """fetch() advises poll_interval; a running poller picks up a change on its own."""
+    source = agent.source("shop", "prod", "flags", poll_interval=0.01)
+    assert source.fetch().poll_after == 0.01
+    swapped = threading.Event()
+    with Flags(
+        agent.source("shop", "prod", "flags", poll_interval=0.01),
+        wait=5,
+        polling=Polling(jitter=0),
+    ) as flags:
+        assert flags.enabled("checkout") is True
+        flags.on_change(lambda old, new: swapped.set())
+        agent.publish("shop", "prod", "flags", OFF)
+        assert swapped.wait(10), "no swap within 10 s"
+        assert flags.enabled("checkout", default=True) is False
+
+
+def test_content_type_parameters_are_accepted(agent: LocalAppConfigAgent) -> None:
+    """A Content-Type with parameters (charset) still parses as JSON."""
+    agent.publish("shop", "prod", "flags", ON, content_type="application/json; charset=utf-8")
+    with Flags(agent.source("shop", "prod", "flags"), start=False) as flags:
+        assert flags.refresh() is True and flags.enabled("checkout") is True
+
+
+# -- the request ------------------------------------------------------------------------------
+
+
+def test_names_are_percent_encoded_into_the_path() -> None:
+    """Names with '/', spaces or '%' reach the agent intact (each part is one path segment)."""
+    names = ("team/shop", "prod eu", "flags%v2")
+    with _ClosingAgent() as agent:
+        agent.publish(*names, ON)
+        source = agent.source(*names)
+        assert source.fetch().body is not None
+        request = agent.requests[-1]
+        assert request.path == (
+            "/applications/team%2Fshop/environments/prod%20eu/configurations/flags%25v2"
+        )
+        assert request.configuration == names
+        assert source.url.endswith(request.path)
+
+
+def test_port_comes_from_the_lambda_extension_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AWS_APPCONFIG_EXTENSION_HTTP_PORT sets the port; unset means 2772; an argument wins."""
+    monkeypatch.delenv(PORT_ENV, raising=False)
+    assert AgentSource("a", "e", "p").port == DEFAULT_PORT == 2772
+    assert AgentSource("a", "e", "p").url == (
+        "http://localhost:2772/applications/a/environments/e/configurations/p"
+    )
+    monkeypatch.setenv(PORT_ENV, "2999")
+    assert AgentSource("a", "e", "p").port == 2999
+    assert AgentSource("a", "e", "p", port=3001).port == 3001
+    monkeypatch.setenv(PORT_ENV, "http")
+    with pytest.raises(ValueError, match=PORT_ENV):
+        AgentSource("a", "e", "p")
+    monkeypatch.setenv(PORT_ENV, "70000")
+    with pytest.raises(ValueError, match=PORT_ENV):
+        AgentSource("a", "e", "p")
+
+
+def test_bearer_token_is_sent_and_never_shown() -> None:
+    """With a token, each request carries 'Authorization: Bearer'; repr never shows it."""
+    with _ClosingAgent(token="s3cret") as agent:
+        agent.publish("shop", "prod", "flags", ON)
+        source = agent.source("shop", "prod", "flags")
+        assert source.fetch().body is not None
+        assert agent.requests[-1].authorization == "Bearer s3cret"
+        assert "s3cret" not in repr(source) and "s3cret" not in source.url
+
+
+@pytest.mark.parametrize("token", [None, "wrong"])
+def test_missing_or_wrong_token_is_permanent(token: str | None) -> None:
+    """An agent started with ACCESS_TOKEN refuses others with 401: a human must fix it."""
+    with _ClosingAgent(token="s3cret") as agent:
+        agent.publish("shop", "prod", "flags", ON)
+        source = agent.source("shop", "prod", "flags", token=token)
+        with pytest.raises(PermanentSourceError, match="401") as caught:
+            source.fetch()
+        assert "s3cret" not in str(caught.value)
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "text"),
+    [
+        (400, PermanentSourceError, "400"),
+        (404, PermanentSourceError, "not found"),
+        (500, RetryableSourceError, "internal error"),
+        (502, RetryableSourceError, "could not reach AppConfig"),
+        (503, RetryableSourceError, "503"),
+        (504, RetryableSourceError, "Gateway Timeout"),
+        (429, RetryableSourceError, "throttled"),
+        (418, PermanentSourceError, "HTTP 418"),
+    ],
+)
+def test_each_error_status_is_classified_and_last_good_is_kept(
+    agent: LocalAppConfigAgent, status: int, kind: type[Exception], text: str
+) -> None:
+    """The agent's error statuses map to flagkit's tree; the client keeps its flags."""
+    source = agent.source("shop", "prod", "flags")
+    agent.inject(status)
+    with pytest.raises(kind, match=text):
+        source.fetch()
+    with Flags(agent.source("shop", "prod", "flags"), start=False) as flags:
+        flags.refresh()
+        agent.inject(status)
+        assert flags.refresh() is False
+        assert flags.enabled("checkout") is True
+        assert flags.status().errors == 1 and text in (flags.status().last_error or "")
+
+
+def test_unknown_configuration_is_404_permanent(agent: LocalAppConfigAgent) -> None:
+    """A configuration the agent does not serve is a PermanentSourceError (404)."""
+    with pytest.raises(PermanentSourceError, match="404"):
+        agent.source("shop", "prod", "nope").fetch()
+
+
+def test_retry_after_is_passed_on() -> None:
+    """A numeric Retry-After on a 429/5xx becomes retry_after; a date is ignored."""
+    error = classify_status(429, what="x", retry_after="3")
+    assert isinstance(error, RetryableSourceError) and error.retry_after == 3.0
+    error = classify_status(503, what="x", retry_after="Wed, 21 Oct 2015 07:28:00 GMT")
+    assert isinstance(error, RetryableSourceError) and error.retry_after is None
+
+
+def test_connection_refused_is_retryable() -> None:
+    """No agent listening (not started yet, or crashed) is transient."""
+    source = AgentSource("shop", "prod", "flags", host="127.0.0.1", port=closed_port())
+    with pytest.raises(RetryableSourceError, match="nothing listening"):
+        source.fetch()
+
+
+def test_a_hung_agent_times_out_within_the_timeout(agent: LocalAppConfigAgent) -> None:
+    """A request the agent never answers fails as retryable after ``timeout`` (bounded)."""
+    source = agent.source("shop", "prod", "flags", timeout=0.2)
+    agent.inject("delay", delay=30)
+    started = time.monotonic()
+    with pytest.raises(RetryableSourceError, match="timed out"):
+        source.fetch()
+    assert time.monotonic() - started < 10  # the budget is 0.2 s; generous margin
+
+
+def test_a_dropped_kept_alive_connection_is_retried_once(agent: LocalAppConfigAgent) -> None:
+    """The agent closing an idle keep-alive connection costs one silent retry, not an error."""
+    source = agent.source("shop", "prod", "flags")
+    source.fetch()
+    agent.inject("drop")
+    assert source.fetch().body is None  # retried on a new connection: unchanged
+    statuses = [r.status for r in agent.requests]
+    assert statuses == [200, None, 200]
+
+
+def test_a_connection_dropped_twice_is_retryable(agent: LocalAppConfigAgent) -> None:
+    """A fresh connection that is dropped is not retried again: the poller backs off."""
+    source = agent.source("shop", "prod", "flags")
+    source.fetch()
+    agent.inject("drop", count=2)
+    with pytest.raises(RetryableSourceError, match="connection failed"):
+        source.fetch()
+    assert source.fetch().body is None  # and the next poll works
+
+
+def test_reset_after_fork_and_close_open_a_new_connection(agent: LocalAppConfigAgent) -> None:
+    """After reset_after_fork() or close() the next fetch connects afresh and works."""
+    source = agent.source("shop", "prod", "flags")
+    source.fetch()
+    source.reset_after_fork()
+    assert source.fetch().body is None
+    source.close()
+    source.close()
+    assert source.fetch().body is None
+
+
+def test_cold_start_with_agent_down_serves_the_backup(tmp_path: Path) -> None:
+    """Agent not (yet) running: the backup written earlier is served, and the error counted."""
+    backup = tmp_path / "flags.backup"
+    with _ClosingAgent() as agent:
+        agent.publish("shop", "prod", "flags", ON)
+        with Flags(agent.source("shop", "prod", "flags"), start=False, backup_path=backup) as f:
+            f.refresh()
+    down = AgentSource("shop", "prod", "flags", host="127.0.0.1", port=closed_port())
+    with Flags(down, start=False, backup_path=backup) as flags:
+        assert flags.refresh() is False
+        assert flags.ready and flags.version == "1" and flags.enabled("checkout") is True
+
+
+def test_invalid_arguments_are_refused() -> None:
+    """Port, timeout and interval are checked at construction."""
+    with pytest.raises(ValueError, match="port"):
+        AgentSource("a", "e", "p", port=0)
+    with pytest.raises(ValueError, match="timeout"):
+        AgentSource("a", "e", "p", port=1, timeout=0)
+    with pytest.raises(ValueError, match="poll_interval"):
+        AgentSource("a", "e", "p", port=1, poll_interval=-1)
+
+
+# -- the fake agent itself --------------------------------------------------------------------
+
+
+def test_fake_agent_close_is_bounded_during_a_delay() -> None:
+    """close() cuts an injected delay short, drops that connection, and is idempotent."""
+    agent = _ClosingAgent()
+    agent.publish("shop", "prod", "flags", ON)
+    agent.inject("delay", delay=60)
+    source = agent.source("shop", "prod", "flags", timeout=30)
+    failed = threading.Event()
+
+    def fetch() -> None:
+        try:
+            source.fetch()
+        except RetryableSourceError:
+            failed.set()
+
+    worker = threading.Thread(target=fetch, daemon=True)
+    worker.start()
+    assert agent.wait_until(lambda: agent.in_flight == 1)
+    started = time.monotonic()
+    agent.close(timeout=5)
+    agent.close(timeout=5)
+    assert time.monotonic() - started < 5 + 2
+    assert failed.wait(10) and agent.closed
+    worker.join(10)
+
+
+def test_fake_agent_refuses_bad_paths_and_records_requests(agent: LocalAppConfigAgent) -> None:
+    """A path that is not a configuration is 400; every request is recorded."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", agent.port, timeout=5)
+    conn.request("GET", "/applications/shop/environments/prod")
+    response = conn.getresponse()
+    assert response.status == 400 and b"BadRequest" in response.read()
+    conn.close()
+    assert agent.requests[-1].configuration is None and agent.requests[-1].status == 400
+    agent.remove("shop", "prod", "flags")
+    with pytest.raises(PermanentSourceError, match="404"):
+        agent.source("shop", "prod", "flags").fetch()
+    with pytest.raises(ValueError, match="HTTP status"):
+        agent.inject(42)
+
+
+def test_agent_source_satisfies_the_source_protocol(agent: LocalAppConfigAgent) -> None:
+    """AgentSource is a flagkit Source returning Fetched."""
+    import flagkit
+
+    source = agent.source("shop", "prod", "flags")
+    assert isinstance(source, flagkit.Source)
+    assert isinstance(source.fetch(), Fetched)
