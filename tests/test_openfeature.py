@@ -1,0 +1,296 @@
+"""flagkit.openfeature: the provider, exercised through the real openfeature-sdk client."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import queue
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("openfeature")
+
+from openfeature import api
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.event import EventDetails, ProviderEvent
+from openfeature.exception import ErrorCode
+from openfeature.flag_evaluation import Reason
+from openfeature.provider import ProviderStatus
+
+import flagkit
+from flagkit import Fetched, StaticSource
+from flagkit.openfeature import FlagkitProvider
+from flagkit.testing import FlagData
+
+DOC: dict[str, Any] = {
+    "version": "1",
+    "flags": {
+        "checkout": {"attributes": {"color": {}, "limit": {}, "ratio": {}, "tags": {}}},
+        "pricing": {"attributes": {"price": {}, "label": {}, "fast": {}}},
+        "dark": {"attributes": {"text": {}}},
+    },
+    "values": {
+        "checkout": {
+            "enabled": True,
+            "color": "blue",
+            "limit": 3,
+            "ratio": 0.5,
+            "tags": ["a", "b"],
+        },
+        "pricing": {
+            "_variants": [
+                {
+                    "name": "gold",
+                    "enabled": True,
+                    "rule": '(eq $tier "gold")',
+                    "attributeValues": {"price": 5, "label": "G", "fast": True},
+                },
+                {
+                    "name": "beta",
+                    "enabled": True,
+                    "rule": "(split pct::100 by::$userId)",
+                    "attributeValues": {"price": 7},
+                },
+                {"name": "normal", "enabled": False, "attributeValues": {"price": 10}},
+            ]
+        },
+        "dark": {"enabled": False, "text": "hidden"},
+    },
+}
+
+DOC_BYTES = json.dumps(DOC).encode()
+_domains = itertools.count()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Swappable:
+    """A source whose next document the test decides."""
+
+    def __init__(self, *docs: bytes | None) -> None:
+        self.docs = list(docs)
+        self.version = 0
+
+    def fetch(self) -> Fetched:
+        body = self.docs.pop(0) if self.docs else None
+        if body is not None:
+            self.version += 1
+        return Fetched(body, version=f"v{self.version}", poll_after=60)
+
+
+@pytest.fixture
+def domain() -> Iterator[str]:
+    name = f"flagkit-test-{next(_domains)}"
+    yield name
+    api.clear_providers()
+
+
+def client_for(flags: flagkit.Flags, domain: str, **options: Any) -> Any:
+    provider = FlagkitProvider(flags, **options)
+    api.set_provider_and_wait(provider, domain)
+    return api.get_client(domain)
+
+
+def static_flags() -> flagkit.Flags:
+    return flagkit.Flags(StaticSource(DOC, version="v1"), start=False, wait=0)
+
+
+def loaded() -> flagkit.Flags:
+    flags = static_flags()
+    flags.refresh()
+    return flags
+
+
+def ctx(key: str | None = None, **attrs: Any) -> EvaluationContext:
+    return EvaluationContext(key, attrs)
+
+
+def test_metadata_names_the_provider(domain: str) -> None:
+    client_for(loaded(), domain)
+    assert api.get_provider_metadata(domain).name == "flagkit"
+
+
+def test_boolean_flag_is_the_enabled_state(domain: str) -> None:
+    client = client_for(loaded(), domain)
+    d = client.get_boolean_details("checkout", False)
+    assert (d.value, d.reason, d.variant, d.error_code) == (True, Reason.STATIC, None, None)
+    assert d.flag_metadata == {"version": "v1"}
+    assert client.get_boolean_value("dark", True) is False
+
+
+def test_targeting_key_and_attributes_reach_the_rules(domain: str) -> None:
+    client = client_for(loaded(), domain)
+    gold = client.get_string_details("pricing", "x", ctx("u1", tier="gold"))
+    assert (gold.value, gold.variant, gold.reason) == ("gold", "gold", Reason.TARGETING_MATCH)
+    split = client.get_integer_details("pricing.price", 0, ctx("u1", tier="tin"))
+    assert (split.value, split.variant, split.reason) == (7, "beta", Reason.SPLIT)
+    default = client.get_boolean_details("pricing", True, ctx(None, tier="tin"))
+    assert (default.value, default.variant, default.reason) == (False, "normal", Reason.DEFAULT)
+
+
+def test_typed_attributes(domain: str) -> None:
+    client = client_for(loaded(), domain)
+    assert client.get_string_value("checkout.color", "x") == "blue"
+    assert client.get_integer_value("checkout.limit", 0) == 3
+    assert client.get_float_value("checkout.ratio", 0.0) == 0.5
+    widened = client.get_float_details("checkout.limit", 0.0)
+    assert (widened.value, type(widened.value)) == (3.0, float)
+    assert client.get_object_value("checkout.tags", []) == ["a", "b"]
+    assert client.get_boolean_value("pricing.fast", False, ctx("u", tier="gold")) is True
+
+
+def test_object_without_attribute_is_the_whole_state(domain: str) -> None:
+    client = client_for(loaded(), domain)
+    d = client.get_object_details("checkout", {})
+    assert d.value == {
+        "enabled": True,
+        "color": "blue",
+        "limit": 3,
+        "ratio": 0.5,
+        "tags": ["a", "b"],
+    }
+    assert d.reason == Reason.STATIC
+    v = client.get_object_details("pricing", {}, ctx("u", tier="gold"))
+    assert (v.value, v.variant) == (
+        {"enabled": True, "price": 5, "label": "G", "fast": True},
+        "gold",
+    )
+
+
+def test_disabled_variant_attribute_is_the_default_with_reason_disabled(domain: str) -> None:
+    client = client_for(loaded(), domain)
+    d = client.get_string_details("dark.text", "fallback")
+    assert (d.value, d.reason, d.error_code) == ("fallback", Reason.DISABLED, None)
+
+
+@pytest.mark.parametrize(
+    ("kind", "key", "default", "code"),
+    [
+        ("boolean", "missing", False, ErrorCode.FLAG_NOT_FOUND),
+        ("string", "checkout.nope", "d", ErrorCode.FLAG_NOT_FOUND),
+        ("integer", "checkout.color", 1, ErrorCode.TYPE_MISMATCH),
+        ("integer", "checkout.ratio", 1, ErrorCode.TYPE_MISMATCH),
+        ("boolean", "checkout.limit", False, ErrorCode.TYPE_MISMATCH),
+        ("integer", "checkout", 1, ErrorCode.TYPE_MISMATCH),
+        ("float", "checkout", 1.0, ErrorCode.TYPE_MISMATCH),
+        ("string", "checkout", "d", ErrorCode.TYPE_MISMATCH),  # basic flag: no variant name
+        ("object", "checkout.color", {"d": 1}, ErrorCode.TYPE_MISMATCH),
+        ("object", "nope", {"d": 1}, ErrorCode.FLAG_NOT_FOUND),
+    ],
+)
+def test_errors_return_the_default_with_the_code(
+    domain: str, kind: str, key: str, default: Any, code: ErrorCode
+) -> None:
+    client = client_for(loaded(), domain)
+    d = getattr(client, f"get_{kind}_details")(key, default)
+    assert (d.value, d.reason, d.error_code) == (default, Reason.ERROR, code)
+    assert d.error_message
+
+
+def test_odd_context_values_never_raise(
+    domain: str,
+) -> None:
+    client = client_for(loaded(), domain)
+    d = client.get_boolean_details("pricing", False, ctx("u", tier=object()))
+    assert d.error_code is None  # a rule reading an odd value is simply false
+
+
+def test_not_ready_raises_on_initialize_then_ready_event_when_a_document_arrives(
+    domain: str,
+) -> None:
+    source = Swappable(None, DOC_BYTES)
+    flags = flagkit.Flags(source, start=False, wait=0)
+    provider = FlagkitProvider(flags)
+    api.set_provider(provider, domain)
+    client = api.get_client(domain)
+    events: queue.Queue[tuple[ProviderEvent, EventDetails]] = queue.Queue()
+    for event in (ProviderEvent.PROVIDER_ERROR, ProviderEvent.PROVIDER_READY):
+        client.add_handler(event, lambda d, e=event: events.put((e, d)))
+    assert events.get(timeout=10)[0] == ProviderEvent.PROVIDER_ERROR
+    d = client.get_boolean_details("checkout", False)
+    assert d.error_code == ErrorCode.PROVIDER_NOT_READY
+    assert flags.refresh() is True
+    assert events.get(timeout=10)[0] == ProviderEvent.PROVIDER_READY
+    assert client.get_provider_status() == ProviderStatus.READY
+    assert client.get_boolean_value("checkout", False) is True
+
+
+def test_a_refused_document_reports_parse_error(domain: str) -> None:
+    flags = flagkit.Flags(Swappable(b'{"version": "1", "flags": 3}'), start=False, wait=0)
+    provider = FlagkitProvider(flags)
+    with pytest.raises(Exception, match="refused"):
+        api.set_provider_and_wait(provider, domain)
+    d = provider.resolve_boolean_details("checkout", False)
+    assert (d.value, d.error_code) == (False, ErrorCode.PARSE_ERROR)
+
+
+def test_configuration_changed_on_every_swap(domain: str) -> None:
+    source = Swappable(DOC_BYTES, DOC_BYTES.replace(b'"color": "blue"', b'"color": "red"'))
+    flags = flagkit.Flags(source, start=False, wait=0)
+    flags.refresh()
+    client = client_for(flags, domain)
+    changes: queue.Queue[EventDetails] = queue.Queue()
+    client.add_handler(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED, changes.put)
+    assert client.get_string_value("checkout.color", "") == "blue"
+    assert flags.refresh() is True
+    event = changes.get(timeout=10)
+    assert event.metadata == {"version": "v2"}
+    assert client.get_string_value("checkout.color", "") == "red"
+
+
+def test_stale_after_threshold_then_ready_again(domain: str) -> None:
+    clock = FakeClock()
+    source = Swappable(DOC_BYTES)
+    flags = flagkit.Flags(source, start=False, wait=0, clock=clock)
+    flags.refresh()
+    client = client_for(flags, domain, stale_after=30)
+    events: queue.Queue[ProviderEvent] = queue.Queue()
+    client.add_handler(
+        ProviderEvent.PROVIDER_STALE, lambda d: events.put(ProviderEvent.PROVIDER_STALE)
+    )
+    assert client.get_boolean_details("checkout", False).reason == Reason.STATIC
+    clock.now += 31
+    d = client.get_boolean_details("checkout", False)
+    assert (d.value, d.reason, d.error_code) == (True, Reason.STALE, None)
+    assert events.get(timeout=10) == ProviderEvent.PROVIDER_STALE
+    assert client.get_provider_status() == ProviderStatus.STALE
+    client.add_handler(
+        ProviderEvent.PROVIDER_READY, lambda d: events.put(ProviderEvent.PROVIDER_READY)
+    )
+    flags.refresh()  # unchanged, but a successful fetch: fresh again
+    assert client.get_boolean_details("checkout", False).reason == Reason.STATIC
+    assert events.get(timeout=10) == ProviderEvent.PROVIDER_READY
+    assert client.get_provider_status() == ProviderStatus.READY
+
+
+def test_initialize_and_shutdown_are_idempotent() -> None:
+    flags = loaded()
+    provider = FlagkitProvider(flags, close_on_shutdown=True)
+    provider.initialize(EvaluationContext())
+    provider.initialize(EvaluationContext())
+    assert len(flags._listeners) == 1  # one listener however often initialize runs
+    provider.shutdown()
+    provider.shutdown()
+    assert flags.status().state == "closed"
+    emitted: list[Any] = []
+    provider.attach(lambda *a: emitted.append(a))
+    provider._on_swap("v1", "v2")  # after shutdown: silent
+    assert emitted == []
+    provider.initialize(EvaluationContext())  # may be initialised again
+    provider._on_swap("v1", "v2")
+    assert [a[1] for a in emitted] == [ProviderEvent.PROVIDER_CONFIGURATION_CHANGED]
+
+
+def test_works_with_flag_data(domain: str) -> None:
+    data = FlagData()
+    data.flag("beta").rollout("on", 100).default("off")
+    client = client_for(data.flags(), domain)
+    assert client.get_boolean_details("beta", False, ctx("anyone")).reason == Reason.SPLIT
