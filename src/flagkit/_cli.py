@@ -1,33 +1,394 @@
-"""The ``flagkit`` command line (argparse, standard library only)."""
+"""The ``flagkit`` command line (argparse, standard library only).
+
+    flagkit validate FILE                        is this document accepted? (exit 1 if not)
+    flagkit eval FILE FLAG --user ID --attr k=v  what would this user get?
+    flagkit explain FILE FLAG --user ID ...      ... and why: each rule, each split's bucket
+    flagkit coverage FILE FLAG --ids FILE        which share of real ids gets each variant
+    flagkit schema                               JSON Schema (draft 4) of accepted documents
+    flagkit serve --file flags.json              a local AppConfigData service for your app
+    flagkit demo                                 a release walked end to end, on loopback
+
+Exit status: 0 success; 1 the document was refused, the flag is missing or evaluation
+returned an error; 2 a usage problem (bad arguments, unreadable file, missing extra).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from ._exceptions import DocumentError, MissingExtraError, RuleError
 
 __all__ = ["main"]
 
+OK, REFUSED, USAGE = 0, 1, 2
 
-def _cmd_demo(args: argparse.Namespace) -> int:
+
+class CliError(Exception):
+    """A usage problem: printed as ``flagkit: error: ...`` with exit status 2."""
+
+
+# -- shared helpers ------------------------------------------------------------------------------
+
+
+def content_type_for(path: Path) -> str:
+    return "application/ion" if path.suffix.lower() == ".ion" else "application/json"
+
+
+def read_bytes(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {path!r}: {exc.strerror}") from exc
+
+
+def load_snapshot(path: str, user_key: str) -> Any:
+    """The compiled snapshot of a document file; DocumentError propagates (exit 1)."""
+    from ._snapshot import snapshot_from_bytes
+    from ._source import content_version
+
+    body = read_bytes(path)
+    return snapshot_from_bytes(
+        body,
+        content_type=content_type_for(Path(path)),
+        version=content_version(body),
+        user_key=user_key,
+    )
+
+
+def parse_attrs(pairs: Sequence[str]) -> dict[str, Any]:
+    """``k=v`` gives the string ``v``; ``k:=json`` a typed value (``age:=70``, ``tags:=["a"]``).
+
+    Strings are the default because that is what context arrives as from HTTP headers and the
+    AppConfig agent; rules read ``"70"`` as a number where the literal is a number.
+    """
+    attrs: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.rstrip(":"):
+            raise CliError(f"--attr {pair!r}: expected KEY=VALUE or KEY:=JSON")
+        if key.endswith(":"):
+            key = key[:-1]
+            try:
+                attrs[key] = json.loads(raw)
+            except ValueError as exc:
+                raise CliError(f"--attr {pair!r}: the value after := is not JSON ({exc})") from exc
+        else:
+            attrs[key] = raw
+    return attrs
+
+
+def describe_error(exc: DocumentError, path: str) -> str:
+    """A refused document, as ``validate`` and every other command print it."""
+    message = exc.message
+    if isinstance(exc, RuleError):  # the caret below shows the position
+        message = message.rsplit(" at position ", 1)[0]
+    lines = [f"{path}: refused: {message}"]
+    if exc.flag is not None:
+        lines.append(f"  flag:     {exc.flag}")
+    if exc.field:
+        lines.append(f"  field:    {exc.field}")
+    if exc.expected is not None:
+        lines.append(f"  expected: {exc.expected}")
+    if exc.found is not None:
+        lines.append(f"  found:    {exc.found}")
+    if isinstance(exc, RuleError) and exc.rule:
+        lines.append(f"  rule:     {exc.rule}")
+        lines.append(f"            {' ' * exc.position}^ position {exc.position}")
+    return "\n".join(lines)
+
+
+def _compiled(snapshot: Any, flag: str) -> Any:
+    compiled = snapshot.flags.get(flag)
+    if compiled is None:
+        known = ", ".join(sorted(snapshot.flags)) or "none"
+        raise LookupError(f"no flag {flag!r} in the document (flags: {known})")
+    return compiled
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    snapshot = load_snapshot(args.file, args.user_key)
+    flags = snapshot.flags
+    multi = sum(1 for f in flags.values() if f.multi_variant)
+    rules = sum(1 for f in flags.values() for r in f.rules if r is not None)
+    print(
+        f"{args.file}: ok: {len(flags)} flags ({multi} multi-variant, {rules} rules), "
+        f"version {snapshot.version}"
+    )
+    return OK
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ._client import FlagsView
+
+    snapshot = load_snapshot(args.file, args.user_key)
+    attrs = parse_attrs(args.attr)
+    details = FlagsView(snapshot).details(args.flag, args.user, attrs)
+    compiled = snapshot.flags.get(args.flag)
+    values = dict(compiled.select(args.user, attrs).values) if compiled is not None else {}
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "flag": details.flag_key,
+                    "value": details.value,
+                    "variant": details.variant,
+                    "reason": details.reason.value,
+                    "error_code": details.error_code.value if details.error_code else None,
+                    "error_message": details.error_message,
+                    "version": details.version,
+                    "values": values,
+                },
+                default=list,  # attribute arrays are tuples
+            )
+        )
+    else:
+        print(f"{details.flag_key} = {json.dumps(details.value)}")
+        if details.variant is not None:
+            print(f"  variant: {details.variant}")
+        elif compiled is not None:
+            print("  variant: none (a basic flag)")
+        print(f"  reason:  {details.reason.value}")
+        if details.error_code is not None:
+            print(f"  error:   {details.error_code.value}: {details.error_message}")
+        if values:
+            print(f"  values:  {json.dumps(values, default=list)}")
+        print(f"  version: {details.version}")
+    return REFUSED if details.error_code is not None else OK
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from ._explain import explain, format_explanation
+
+    snapshot = load_snapshot(args.file, args.user_key)
+    compiled = _compiled(snapshot, args.flag)
+    exp = explain(compiled, args.user, parse_attrs(args.attr), user_key=args.user_key)
+    if args.json:
+        print(json.dumps({**exp.as_dict(), "version": snapshot.version}, default=list))
+    else:
+        print(format_explanation(exp, version=snapshot.version))
+    return OK
+
+
+def read_ids(path: str, user_key: str) -> list[tuple[str, dict[str, Any]]]:
+    """One id per line; or a JSON object per line with the id under the user key.
+
+    Blank lines and lines starting with ``#`` are skipped.
+    """
+    out: list[tuple[str, dict[str, Any]]] = []
+    text = read_bytes(path).decode("utf-8", "replace")
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.strip()  # noqa: PLW2901 - the stripped line is the line
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("{"):
+            try:
+                obj = json.loads(line)
+            except ValueError as exc:
+                raise CliError(f"{path}:{n}: not a JSON object ({exc})") from exc
+            if not isinstance(obj, dict) or user_key not in obj:
+                raise CliError(f"{path}:{n}: a JSON line needs the id under {user_key!r}")
+            uid = obj.pop(user_key)
+            out.append((str(uid), obj))
+        else:
+            out.append((line, {}))
+    return out
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    snapshot = load_snapshot(args.file, args.user_key)
+    compiled = _compiled(snapshot, args.flag)
+    base = parse_attrs(args.attr)
+    ids = read_ids(args.ids, args.user_key)
+    if not ids:
+        raise CliError(f"{args.ids}: no ids")
+    counts = {o.index: 0 for o in compiled.outcomes}
+    for uid, own in ids:
+        counts[compiled.select(uid, {**base, **own} if own else base).index] += 1
+    total = len(ids)
+    rows = [
+        {
+            "variant": o.name,
+            "enabled": o.enabled,
+            "users": counts[o.index],
+            "share": counts[o.index] / total,
+        }
+        for o in compiled.outcomes
+    ]
+    on = sum(r["users"] for r in rows if r["enabled"])
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "flag": args.flag,
+                    "version": snapshot.version,
+                    "ids": total,
+                    "variants": rows,
+                    "enabled": {"users": on, "share": on / total},
+                }
+            )
+        )
+        return OK
+    print(f"{args.flag} over {total:,} ids from {args.ids} (version {snapshot.version})")
+    width = max([len(str(r["variant"])) for r in rows] + [len("(basic flag)"), 7])
+    print(f"  {'variant':<{width}}  enabled  {'users':>9}  {'share':>8}")
+    for r in rows:
+        name = r["variant"] if r["variant"] is not None else "(basic flag)"
+        flag_on = "on" if r["enabled"] else "off"
+        print(f"  {name:<{width}}  {flag_on:<7}  {r['users']:>9,}  {r['share'] * 100:7.2f}%")
+    print(f"  {'enabled, all variants':<{width + 9}}  {on:>9,}  {on / total * 100:7.2f}%")
+    return OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from ._cli_schema import document_schema
+
+    print(json.dumps(document_schema(args.form), indent=2, ensure_ascii=False))
+    return OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ._cli_serve import serve
+
+    return serve(
+        args.file,
+        application=args.app,
+        environment=args.env,
+        profile=args.profile,
+        port=args.port,
+        host=args.host,
+        poll_interval=args.poll_interval,
+        watch_interval=args.watch_interval,
+        out=sys.stdout,
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
 
+    if args.users < 1:
+        raise CliError("--users must be at least 1")
     run_demo(users=args.users, poll_interval=args.poll_interval, out=sys.stdout)
-    return 0
+    return OK
+
+
+# -- the parser ----------------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _context_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="a flags document (.json, or .ion)")
+    p.add_argument("flag", metavar="FLAG", help="the flag key")
+    p.add_argument("--user", metavar="ID", help="the user id ($userId in rules)")
+    p.add_argument(
+        "--attr",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a context attribute; K=V for a string, K:=JSON for a typed value (repeatable)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="flagkit", description="flagkit command line")
+    parser = _Parser(
+        prog="flagkit",
+        description="flagkit: in-process feature flags for AWS AppConfig.",
+        epilog="Exit status: 0 ok; 1 document refused, flag missing or evaluation error; "
+        "2 usage problem. Start with: flagkit demo",
+    )
+    parser.add_argument(
+        "--user-key",
+        default="userId",
+        metavar="KEY",
+        help="the context key --user stands for in rules (default: userId)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    demo = sub.add_parser("demo", help="walk a release end to end on a local AppConfigData")
-    demo.add_argument("--users", type=int, default=20_000, help="population size (20000)")
-    demo.add_argument("--poll-interval", type=int, default=1, help="seconds (1)")
-    demo.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("validate", help="check a document; precise errors, exit 1 if refused")
+    p.add_argument("file", metavar="FILE")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("eval", help="evaluate a flag for one user: value, variant, reason")
+    _context_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("explain", help="why: each variant's rule, each split's bucket")
+    _context_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("coverage", help="the share of a list of ids each variant gets")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("flag", metavar="FLAG")
+    p.add_argument(
+        "--ids",
+        required=True,
+        metavar="FILE",
+        help="one id per line, or one JSON object per line with the id under the user key",
+    )
+    p.add_argument("--attr", action="append", default=[], metavar="K=V", help="for every id")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_coverage)
+
+    p = sub.add_parser("schema", help="print a JSON Schema (draft 4) of accepted documents")
+    p.add_argument(
+        "--form",
+        choices=("any", "stored", "data-view"),
+        default="any",
+        help="the stored document, AppConfig's data view, or either (default)",
+    )
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("serve", help="a local AppConfigData service that serves a file")
+    p.add_argument("--file", required=True, metavar="FILE", help="re-published when it changes")
+    p.add_argument("--port", type=int, default=2773, help="TCP port (default 2773; 0: any free)")
+    p.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    p.add_argument("--app", default="app", help="application name (default app)")
+    p.add_argument("--env", default="local", help="environment name (default local)")
+    p.add_argument("--profile", default="flags", help="profile name (default flags)")
+    p.add_argument(
+        "--poll-interval", type=int, default=1, help="NextPollIntervalInSeconds sent (default 1)"
+    )
+    p.add_argument(
+        "--watch-interval", type=float, default=0.5, help="seconds between file checks (0.5)"
+    )
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="walk a release end to end on a local AppConfigData")
+    p.add_argument("--users", type=int, default=20_000, help="population size (default 20000)")
+    p.add_argument("--poll-interval", type=int, default=1, help="seconds (default 1)")
+    p.set_defaults(func=cmd_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    where = getattr(args, "file", None) or "document"
+    try:
+        code: int = args.func(args)
+    except DocumentError as exc:
+        print(describe_error(exc, where), file=sys.stderr)
+        return REFUSED
+    except LookupError as exc:
+        print(f"flagkit: {exc.args[0]}", file=sys.stderr)
+        return REFUSED
+    except (CliError, MissingExtraError) as exc:
+        print(f"flagkit: error: {exc}", file=sys.stderr)
+        return USAGE
+    except KeyboardInterrupt:
+        return 130
     return code

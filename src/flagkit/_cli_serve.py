@@ -1,0 +1,97 @@
+"""``flagkit serve``: a local AppConfigData service that serves a flags file while you edit it.
+
+The file is validated before each publish, as AppConfig validates a feature-flag profile's
+hosted version when it is created: a document flagkit would refuse is reported and not
+published, and the last good version keeps being served.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from ._exceptions import DocumentError, SourceError
+
+__all__ = ["serve"]
+
+
+def serve(
+    path: str,
+    *,
+    application: str,
+    environment: str,
+    profile: str,
+    port: int,
+    host: str = "127.0.0.1",
+    poll_interval: int = 1,
+    watch_interval: float = 0.5,
+    out: TextIO,
+    stop: threading.Event | None = None,
+    on_ready: Callable[[Any], None] | None = None,
+) -> int:
+    """Serve ``path`` until Ctrl-C (or ``stop`` is set); returns the exit status.
+
+    ``on_ready(server)`` is called once the first version is published (tests use it).
+    """
+    from ._cli import describe_error
+    from ._snapshot import snapshot_from_bytes
+    from ._source import FileSource
+    from .testing import LocalAppConfigData
+
+    def say(text: str) -> None:
+        print(text, file=out, flush=True)
+
+    source = FileSource(path)
+    stop = stop or threading.Event()
+    published = 0
+
+    def publish_if_changed(server: LocalAppConfigData) -> bool:
+        nonlocal published
+        try:
+            fetched = source.fetch()
+        except SourceError as exc:
+            say(f"flagkit serve: {exc}; still serving the last good version")
+            return False
+        if fetched.body is None:
+            return False
+        try:
+            snapshot_from_bytes(fetched.body, content_type=fetched.content_type)
+        except DocumentError as exc:
+            say(describe_error(exc, path))
+            say("flagkit serve: not published; still serving the last good version")
+            return False
+        published = server.publish(
+            application,
+            environment,
+            profile,
+            fetched.body,
+            content_type=fetched.content_type,
+            version_label=fetched.version,
+        )
+        say(f"published version {published} ({fetched.version}) from {path}")
+        return True
+
+    if not Path(path).exists():
+        say(f"flagkit serve: no such file {path!r}")
+        return 2
+    with LocalAppConfigData(poll_interval=poll_interval, host=host, port=port) as server:
+        say(f"serving {application}/{environment}/{profile} at {server.endpoint_url}")
+        if not publish_if_changed(server):
+            return 1
+        say(
+            "connect with: flagkit.AppConfigSource("
+            f"{application!r}, {environment!r}, {profile!r}, "
+            f"endpoint_url={server.endpoint_url!r}, region_name='us-east-1')"
+        )
+        say("(any AWS credentials will do, e.g. AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x)")
+        say(f"watching {path} every {watch_interval} s; Ctrl-C to stop")
+        if on_ready is not None:
+            on_ready(server)
+        try:
+            while not stop.wait(watch_interval):
+                publish_if_changed(server)
+        except KeyboardInterrupt:
+            say("stopped")
+    return 0
