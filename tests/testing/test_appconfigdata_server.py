@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -549,3 +550,12 @@ def test_client_without_boto3_names_the_extra(
     monkeypatch.setitem(sys.modules, "boto3", None)
     with pytest.raises(MissingExtraError, match=r"flagkit\[aws\]"):
         server.client()
+
+
+def test_docs_example_runs() -> None:
+    """The python blocks in docs/local-server.md run as written."""
+    text = (Path(__file__).parents[2] / "docs" / "local-server.md").read_text()
+    blocks = [part.split("```", 1)[0] for part in text.split("```python\n")[1:]]
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "docs/local-server.md", "exec"), {})
