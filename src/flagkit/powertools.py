@@ -1,0 +1,268 @@
+"""Migrating from aws-lambda-powertools ``feature_flags`` (docs/powertools.md).
+
+    from flagkit.powertools import FeatureFlags
+
+    feature_flags = FeatureFlags(schema)          # was: FeatureFlags(store=AppConfigStore(...))
+    feature_flags.evaluate(name="premium", context={"tier": "gold"}, default=False)
+
+* :func:`compile_schema` validates a Powertools schema as Powertools does and compiles it into
+  a flagkit snapshot with Powertools' semantics (every action, MODULO_RANGE and SCHEDULE_*
+  included); :func:`view` wraps it in a :class:`~flagkit.FlagsView` with flagkit's API
+  (``enabled``, ``details``, ``get_json(name, "value", ...)``).
+* :class:`FeatureFlags` keeps Powertools' two calls, ``evaluate`` and
+  ``get_enabled_features``, over a schema, a view or any flagkit client.
+* :func:`to_appconfig` converts what AppConfig's rule language can express into a stored
+  document, and says precisely what it cannot.
+
+aws-lambda-powertools itself is not needed at run time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._client import FlagsView, _Evaluating
+from ._powertools import VALUE, compile_schema
+from ._snapshot import Snapshot
+
+__all__ = [
+    "MEDIA_TYPE",
+    "Conversion",
+    "FeatureFlags",
+    "compile_schema",
+    "load_snapshot",
+    "to_appconfig",
+    "view",
+]
+
+MEDIA_TYPE = "application/vnd.aws-lambda-powertools.feature-flags+json"
+"""The content type under which a source may serve a Powertools schema (see load_snapshot)."""
+
+
+def view(schema: Mapping[str, Any], *, clock: Callable[[], float] = time.time) -> FlagsView:
+    """A :class:`~flagkit.FlagsView` over a Powertools schema (validated and compiled once)."""
+    return FlagsView(compile_schema(dict(schema), version=_version_of(schema), clock=clock))
+
+
+def load_snapshot(
+    body: bytes | str, *, version: str | None = None, max_bytes: int | None = None
+) -> Snapshot:
+    """Parse a Powertools schema document (JSON) and compile it; raises DocumentError only."""
+    from ._document import DEFAULT_MAX_BYTES, parse_json
+
+    data = parse_json(body, max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes)
+    return compile_schema(data, version=version)
+
+
+def _version_of(schema: Mapping[str, Any]) -> str:
+    from ._source import content_version
+
+    return content_version(json.dumps(schema, sort_keys=True, default=str).encode())
+
+
+class FeatureFlags:
+    """Powertools' ``FeatureFlags`` calls over flagkit (same results, compiled once).
+
+    Args:
+        flags: a Powertools schema (a dict), or any flagkit client or view whose flags came
+            from one (``view(schema)``, or a ``Flags`` whose source serves :data:`MEDIA_TYPE`).
+    """
+
+    def __init__(self, flags: Mapping[str, Any] | _Evaluating) -> None:
+        self.flags: _Evaluating = flags if isinstance(flags, _Evaluating) else view(flags)
+
+    def evaluate(self, *, name: str, context: Mapping[str, Any] | None = None, default: Any) -> Any:
+        """The feature's value for ``context``; ``default`` when there is no such feature."""
+        compiled = self.flags._snapshot.flags.get(name)
+        if compiled is None:
+            return default
+        try:
+            ctx = context if context is None or type(context) is dict else dict(context)
+            return compiled.select(None, ctx).values.get(VALUE, default)
+        except Exception:  # evaluation never raises
+            return default
+
+    def get_enabled_features(self, *, context: Mapping[str, Any] | None = None) -> list[str]:
+        """Every feature whose value is truthy for ``context``, in schema order."""
+        snap = self.flags._snapshot  # one read: every feature from the same version
+        ctx = context if context is None or type(context) is dict else dict(context)
+        enabled = []
+        for name, compiled in snap.flags.items():
+            try:
+                if compiled.select(None, ctx).values.get(VALUE):
+                    enabled.append(name)
+            except Exception:  # noqa: S112 - one odd feature must not hide the others
+                continue
+        return enabled
+
+
+# -- conversion to AppConfig --------------------------------------------------------------------
+
+_REF = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_FLAG_KEY = re.compile(r"[a-z][a-zA-Z\d_-]{0,63}")
+_ORDER = {
+    "KEY_GREATER_THAN_VALUE": "gt",
+    "KEY_GREATER_THAN_OR_EQUAL_VALUE": "gte",
+    "KEY_LESS_THAN_VALUE": "lt",
+    "KEY_LESS_THAN_OR_EQUAL_VALUE": "lte",
+}
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """The result of :func:`to_appconfig`.
+
+    ``document`` holds every feature that converted; ``skipped`` maps each feature that did not
+    to the reason. A converted feature gives the same answers as Powertools for contexts whose
+    values have the JSON type of the condition values they meet (strings for string values,
+    numbers for numbers, lists for the list actions): AppConfig rules coerce (``"65"`` equals
+    ``65``) where Powertools compares Python values strictly (docs/powertools.md).
+    """
+
+    document: dict[str, Any]
+    skipped: Mapping[str, str] = field(default_factory=dict)
+
+
+class _Inexpressible(Exception):
+    pass
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise _Inexpressible(f"integer {value} is outside the rule language's 64-bit range")
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    raise _Inexpressible(f"{type(value).__name__} value {value!r:.40} has no rule literal")
+
+
+def _list(values: Any) -> str:
+    if not isinstance(values, list):
+        raise _Inexpressible("a string or object as the collection is not expressible")
+    return "[" + ", ".join(_literal(v) for v in values) + "]"
+
+
+def _present(key: str, expr: str) -> str:
+    # Powertools: a missing key fails every condition, negated ones included.
+    return f"(and (exists key::{json.dumps(key)}) {expr})"
+
+
+def _rule(cond: Mapping[str, Any]) -> str:
+    action, key, value = cond["action"], cond["key"], cond["value"]
+    if action.startswith("SCHEDULE_"):
+        raise _Inexpressible(f"{action}: AppConfig rules cannot read the clock")
+    if action == "MODULO_RANGE":
+        raise _Inexpressible(
+            "MODULO_RANGE: AppConfig has no modulo; (split pct::P by::$key) hashes instead and "
+            "would serve different users"
+        )
+    if action == "ALL_IN_VALUE":
+        raise _Inexpressible("ALL_IN_VALUE: the rule language has no 'every element'")
+    if not _REF.fullmatch(key):
+        raise _Inexpressible(f"context key {key!r} is not a rule identifier")
+    ref = f"${key}"
+    if action == "EQUALS":
+        return f"(eq {ref} {_literal(value)})"
+    if action == "NOT_EQUALS":
+        return _present(key, f"(not (eq {ref} {_literal(value)}))")
+    if action in _ORDER:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _Inexpressible(f"{action} on a {type(value).__name__}: rules order numbers only")
+        return f"({_ORDER[action]} {ref} {_literal(value)})"
+    if action in {"STARTSWITH", "ENDSWITH"}:
+        if not isinstance(value, str):
+            raise _Inexpressible(f"{action} with a non-string value")
+        op = "begins_with" if action == "STARTSWITH" else "ends_with"
+        return f"({op} {ref} {_literal(value)})"
+    if action in {"IN", "KEY_IN_VALUE"}:
+        return f"(in {ref} {_list(value)})"
+    if action in {"NOT_IN", "KEY_NOT_IN_VALUE"}:
+        return _present(key, f"(not (in {ref} {_list(value)}))")
+    if action == "VALUE_IN_KEY":
+        return f"(contains {ref} {_literal(value)})"
+    if action == "VALUE_NOT_IN_KEY":
+        return _present(key, f"(not (contains {ref} {_literal(value)}))")
+    if action in {"ANY_IN_VALUE", "NONE_IN_VALUE"}:
+        items = [f"(contains {ref} {_literal(v)})" for v in value]
+        anyof = f"(or {' '.join(items)})" if items else f"(in {ref} [])"  # [] is never true
+        return anyof if action == "ANY_IN_VALUE" else _present(key, f"(not {anyof})")
+    raise _Inexpressible(f"unknown action {action!r}")  # pragma: no cover - validated before
+
+
+def _attribute_value(value: Any) -> Any:
+    if isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list) and (
+        all(isinstance(v, str) for v in value)
+        or all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    ):
+        return value
+    raise _Inexpressible(
+        "a non-boolean value must be a string, number, boolean or a list of strings or of "
+        f"numbers to be an AppConfig attribute; found {json.dumps(value)[:60]}"
+    )
+
+
+def _feature(name: str, raw: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    if not _FLAG_KEY.fullmatch(name):
+        raise _Inexpressible(f"{name!r} is not an AppConfig flag key ({_FLAG_KEY.pattern})")
+    boolean = bool(raw.get("boolean_type", True))
+    rules = raw.get("rules") or {}
+
+    def state(value: Any) -> tuple[bool, dict[str, Any]]:
+        if boolean:
+            return bool(value), {}
+        return bool(value), {VALUE: _attribute_value(value)}
+
+    definition: dict[str, Any] = {"name": name[:64]}
+    if not boolean:
+        definition["attributes"] = {VALUE: {}}
+    if not rules:
+        enabled, values = state(raw["default"])
+        return definition, {"enabled": enabled, **values}
+    if len(rules) + 1 > 32:
+        raise _Inexpressible(f"{len(rules)} rules: AppConfig allows at most 31 plus the default")
+    variants = []
+    for rule_name, rule in rules.items():
+        if len(rule_name) > 64:
+            raise _Inexpressible(f"rule name {rule_name[:20]!r}... is over 64 characters")
+        exprs = [_rule(c) for c in rule["conditions"]]
+        text = exprs[0] if len(exprs) == 1 else f"(and {' '.join(exprs)})"
+        enabled, values = state(rule["when_match"])
+        variants.append(
+            {"name": rule_name, "enabled": enabled, "rule": text, "attributeValues": values}
+        )
+    enabled, values = state(raw["default"])
+    default_name = "default" if "default" not in rules else "default (no rule matched)"
+    variants.append({"name": default_name, "enabled": enabled, "attributeValues": values})
+    return definition, {"_variants": variants}
+
+
+def to_appconfig(schema: Mapping[str, Any]) -> Conversion:
+    """Convert a Powertools schema to an AppConfig stored document, where expressible.
+
+    The schema is validated first (``DocumentError`` as in :func:`compile_schema`). Each
+    feature converts whole or not at all: a feature with one inexpressible condition is left
+    out and named in ``Conversion.skipped`` with the reason. Non-boolean values become the
+    attribute ``value``; a rule becomes a variant named after the rule.
+    """
+    compile_schema(dict(schema))  # validate exactly as the evaluator would
+    flags: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    for name, raw in schema.items():
+        try:
+            flags[name], values[name] = _feature(name, raw)
+        except _Inexpressible as exc:
+            skipped[name] = str(exc)
+    return Conversion({"version": "1", "flags": flags, "values": values}, skipped)

@@ -1,0 +1,619 @@
+"""flagkit.powertools: Powertools schemas evaluated with Powertools' results, and conversion.
+
+The differential tests run aws-lambda-powertools itself (a test dependency only) on the same
+schemas, contexts and instant, and require identical answers.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("aws_lambda_powertools")
+
+from aws_lambda_powertools.utilities.feature_flags import comparators
+from aws_lambda_powertools.utilities.feature_flags import feature_flags as pt_module
+from aws_lambda_powertools.utilities.feature_flags.base import StoreProvider
+from aws_lambda_powertools.utilities.feature_flags.exceptions import SchemaValidationError
+from dateutil.tz import gettz
+
+import flagkit
+from flagkit import DocumentError, Reason
+from flagkit._snapshot import snapshot_from_bytes
+from flagkit.powertools import FeatureFlags, compile_schema, load_snapshot, to_appconfig, view
+
+
+class DictStore(StoreProvider):
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema
+
+    def get_raw_configuration(self) -> dict[str, Any]:
+        return self.schema
+
+    def get_configuration(self) -> dict[str, Any]:
+        return self.schema
+
+
+@pytest.fixture
+def frozen_now(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
+    """Powertools reads datetime.now in one helper; point it at the test's instant."""
+    instant = [0.0]
+
+    def now(tz: Any) -> datetime:
+        return datetime.fromtimestamp(instant[0], tz if tz is not None else gettz("UTC"))
+
+    monkeypatch.setattr(comparators, "_get_now_from_timezone", now)
+    yield instant
+
+
+def powertools(schema: dict[str, Any]) -> Any:
+    return pt_module.FeatureFlags(store=DictStore(schema))
+
+
+def quietly(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Powertools warns on operators that raise
+        return fn(*args, **kwargs)
+
+
+# -- strategies -------------------------------------------------------------------------------
+
+KEYS = ["tier", "age", "tags", "uid"]
+ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Pacific/Auckland"]
+DAYS = ["MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY"]
+
+texts = st.text(alphabet="abgo1", max_size=4)
+scalars = st.one_of(
+    texts,
+    st.integers(-5, 120),
+    st.floats(-10, 10, allow_nan=False),
+    st.booleans(),
+)
+values = st.one_of(scalars, st.lists(scalars, max_size=4), st.none())
+hhmm = st.builds("{:02d}:{:02d}".format, st.integers(0, 23), st.integers(0, 59))
+naive_dt = st.datetimes(datetime(2023, 1, 1), datetime(2027, 12, 31)).map(
+    lambda d: d.replace(microsecond=0).isoformat()
+)
+
+
+@st.composite
+def conditions(draw: st.DrawFn) -> dict[str, Any]:
+    action = draw(
+        st.sampled_from(
+            [
+                "EQUALS",
+                "NOT_EQUALS",
+                "KEY_GREATER_THAN_VALUE",
+                "KEY_GREATER_THAN_OR_EQUAL_VALUE",
+                "KEY_LESS_THAN_VALUE",
+                "KEY_LESS_THAN_OR_EQUAL_VALUE",
+                "STARTSWITH",
+                "ENDSWITH",
+                "IN",
+                "NOT_IN",
+                "KEY_IN_VALUE",
+                "KEY_NOT_IN_VALUE",
+                "VALUE_IN_KEY",
+                "VALUE_NOT_IN_KEY",
+                "ALL_IN_VALUE",
+                "ANY_IN_VALUE",
+                "NONE_IN_VALUE",
+                "MODULO_RANGE",
+                "SCHEDULE_BETWEEN_TIME_RANGE",
+                "SCHEDULE_BETWEEN_DATETIME_RANGE",
+                "SCHEDULE_BETWEEN_DAYS_OF_WEEK",
+            ]
+        )
+    )
+    key = draw(st.sampled_from(KEYS))
+    zone = draw(st.one_of(st.none(), st.sampled_from(ZONES)))
+    tz = {"TIMEZONE": zone} if zone else {}
+    if action == "MODULO_RANGE":
+        base = draw(st.integers(1, 100))
+        start = draw(st.integers(0, base - 1))
+        end = draw(st.integers(start, base - 1))
+        value: Any = {"BASE": base, "START": start, "END": end}
+    elif action == "SCHEDULE_BETWEEN_TIME_RANGE":
+        key, value = "CURRENT_TIME", {"START": draw(hhmm), "END": draw(hhmm), **tz}
+    elif action == "SCHEDULE_BETWEEN_DATETIME_RANGE":
+        value = {"START": draw(naive_dt), "END": draw(naive_dt), **tz}
+        key = "CURRENT_DATETIME"
+    elif action == "SCHEDULE_BETWEEN_DAYS_OF_WEEK":
+        days = draw(st.lists(st.sampled_from(DAYS), min_size=1, max_size=7, unique=True))
+        key, value = "CURRENT_DAY_OF_WEEK", {"DAYS": days, **tz}
+    elif action in {"ALL_IN_VALUE", "ANY_IN_VALUE", "NONE_IN_VALUE"}:
+        value = draw(st.lists(scalars, max_size=4))
+    elif action in {"IN", "NOT_IN", "KEY_IN_VALUE", "KEY_NOT_IN_VALUE"}:
+        value = draw(st.one_of(st.lists(scalars, max_size=4), texts))
+    else:
+        value = draw(scalars)
+    return {"action": action, "key": key, "value": value}
+
+
+json_values = st.one_of(
+    scalars, st.lists(scalars, max_size=3), st.dictionaries(texts, scalars, max_size=2)
+)
+
+
+@st.composite
+def features(draw: st.DrawFn) -> dict[str, Any]:
+    boolean = draw(st.booleans())
+    payload = st.booleans() if boolean else json_values
+    feature: dict[str, Any] = {"default": draw(payload)}
+    if not boolean:
+        feature["boolean_type"] = False
+    names = draw(st.lists(texts.map(lambda s: "rule " + s), max_size=3, unique=True))
+    if names or draw(st.booleans()):
+        feature["rules"] = {
+            name: {
+                "when_match": draw(payload),
+                "conditions": draw(st.lists(conditions(), min_size=1, max_size=3)),
+            }
+            for name in names
+        }
+    return feature
+
+
+schemas = st.dictionaries(st.sampled_from(["f1", "f2", "f3", "f4"]), features(), min_size=1)
+contexts = st.dictionaries(st.sampled_from(KEYS), values, max_size=4)
+instants = st.integers(1672531200, 1830297600)  # 2023-01-01 .. 2027-12-31
+
+
+# -- differential -----------------------------------------------------------------------------
+
+
+# The fixture is shared across examples on purpose: each example sets the instant first.
+SHARED = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=SHARED)
+@given(schema=schemas, ctxs=st.lists(contexts, min_size=1, max_size=6), instant=instants)
+def test_same_answers_as_powertools(
+    frozen_now: list[float], schema: dict[str, Any], ctxs: list[dict[str, Any]], instant: int
+) -> None:
+    """evaluate and get_enabled_features agree with Powertools for every feature and context."""
+    frozen_now[0] = instant
+    theirs = powertools(schema)
+    ours = FeatureFlags(view(schema, clock=lambda: instant))
+    for ctx in ctxs:
+        for name in [*schema, "missing"]:
+            expected = quietly(theirs.evaluate, name=name, context=ctx, default="DEFAULT")
+            assert ours.evaluate(name=name, context=ctx, default="DEFAULT") == expected, (
+                name,
+                ctx,
+            )
+        expected_on = quietly(theirs.get_enabled_features, context=ctx)
+        assert ours.get_enabled_features(context=ctx) == expected_on
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=SHARED)
+@given(schema=schemas, ctx=contexts, instant=instants)
+def test_flagkit_api_reads_the_same_values(
+    frozen_now: list[float], schema: dict[str, Any], ctx: dict[str, Any], instant: int
+) -> None:
+    """Through flagkit's own API: get_json(name, "value") is the Powertools value."""
+    frozen_now[0] = instant
+    theirs = powertools(schema)
+    flags = view(schema, clock=lambda: instant)
+    for name, feature in schema.items():
+        expected = quietly(theirs.evaluate, name=name, context=ctx, default=None)
+        if feature.get("boolean_type", True):
+            d = flags.details(name, None, ctx)  # boolean features: the enabled state
+            assert flags.enabled(name, attributes=ctx) is expected
+        else:
+            d = flags.details(name, None, ctx, attribute="value", kind="json")
+        assert d.value == expected
+        assert d.error_code is None
+        if not feature.get("rules"):
+            assert (d.reason, d.variant) == (Reason.STATIC, None)
+        elif d.variant is None:
+            assert d.reason == Reason.DEFAULT
+        else:
+            assert d.variant in feature["rules"]
+            assert d.reason in {Reason.TARGETING_MATCH, Reason.SPLIT}
+
+
+# -- hand-picked semantics --------------------------------------------------------------------
+
+SCHEMA: dict[str, Any] = {
+    "premium": {
+        "default": False,
+        "rules": {
+            "gold tier": {
+                "when_match": True,
+                "conditions": [{"action": "EQUALS", "key": "tier", "value": "gold"}],
+            },
+            "20 percent": {
+                "when_match": True,
+                "conditions": [
+                    {
+                        "action": "MODULO_RANGE",
+                        "key": "uid",
+                        "value": {"BASE": 100, "START": 0, "END": 19},
+                    }
+                ],
+            },
+        },
+    },
+    "banner": {"default": {"text": "hi"}, "boolean_type": False},
+    "off": {"default": False},
+}
+
+
+def test_reasons_and_variants() -> None:
+    flags = view(SCHEMA)
+    gold = flags.details("premium", None, {"tier": "gold"})
+    assert (gold.value, gold.variant, gold.reason) == (True, "gold tier", Reason.TARGETING_MATCH)
+    split = flags.details("premium", None, {"uid": 119})
+    assert (split.value, split.variant, split.reason) == (True, "20 percent", Reason.SPLIT)
+    miss = flags.details("premium", None, {"uid": 20})
+    assert (miss.value, miss.variant, miss.reason) == (False, None, Reason.DEFAULT)
+    assert flags.details("off").reason == Reason.STATIC
+    assert flags.get_json("banner", "value") == {"text": "hi"}
+
+
+def test_missing_key_fails_even_negative_conditions() -> None:
+    schema = {
+        "f": {
+            "default": False,
+            "rules": {
+                "r": {
+                    "when_match": True,
+                    "conditions": [{"action": "NOT_EQUALS", "key": "tier", "value": "gold"}],
+                }
+            },
+        }
+    }
+    ff = FeatureFlags(schema)
+    assert ff.evaluate(name="f", context={}, default=None) is False
+    assert ff.evaluate(name="f", context={"tier": "tin"}, default=None) is True
+    assert quietly(powertools(schema).evaluate, name="f", context={}, default=None) is False
+
+
+def test_schedule_reads_the_injected_clock() -> None:
+    schema = {
+        "night": {
+            "default": False,
+            "rules": {
+                "r": {
+                    "when_match": True,
+                    "conditions": [
+                        {
+                            "action": "SCHEDULE_BETWEEN_TIME_RANGE",
+                            "key": "CURRENT_TIME",
+                            "value": {"START": "22:00", "END": "06:00", "TIMEZONE": "Europe/Paris"},
+                        }
+                    ],
+                }
+            },
+        }
+    }
+    at = [datetime(2025, 6, 1, 21, 30, tzinfo=timezone.utc).timestamp()]  # 23:30 in Paris
+    flags = view(schema, clock=lambda: at[0])
+    assert flags.enabled("night") is True
+    at[0] = datetime(2025, 6, 1, 10, 0, tzinfo=timezone.utc).timestamp()  # noon in Paris
+    assert flags.enabled("night") is False
+
+
+INVALID: list[Any] = [
+    [],
+    {"f": {}},
+    {"f": {"default": "yes"}},
+    {"f": {"default": True, "rules": [1]}},
+    {"f": {"default": True, "rules": {"r": {"when_match": "x", "conditions": []}}}},
+    {"f": {"default": True, "rules": {"r": {"when_match": True, "conditions": []}}}},
+    {"f": {"default": True, "rules": {"r": {"when_match": True, "conditions": [{}]}}}},
+    {
+        "f": {
+            "default": True,
+            "rules": {
+                "r": {
+                    "when_match": True,
+                    "conditions": [{"action": "NOPE", "key": "k", "value": 1}],
+                }
+            },
+        }
+    },
+    {
+        "f": {
+            "default": True,
+            "rules": {
+                "r": {
+                    "when_match": True,
+                    "conditions": [{"action": "EQUALS", "key": "", "value": 1}],
+                }
+            },
+        }
+    },
+    {
+        "f": {
+            "default": True,
+            "rules": {
+                "r": {
+                    "when_match": True,
+                    "conditions": [{"action": "EQUALS", "key": "k", "value": None}],
+                }
+            },
+        }
+    },
+    {
+        "f": {
+            "default": True,
+            "rules": {
+                "r": {
+                    "when_match": True,
+                    "conditions": [
+                        {
+                            "action": "MODULO_RANGE",
+                            "key": "k",
+                            "value": {"BASE": 10, "START": 5, "END": 10},
+                        }
+                    ],
+                }
+            },
+        }
+    },
+    {
+        "f": {
+            "default": True,
+            "rules": {
+                "r": {
+                    "when_match": True,
+                    "conditions": [{"action": "ANY_IN_VALUE", "key": "k", "value": "abc"}],
+                }
+            },
+        }
+    },
+    {
+        "f": {
+            "default": True,
+            "rules": {
+                "r": {
+                    "when_match": True,
+                    "conditions": [
+                        {
+                            "action": "SCHEDULE_BETWEEN_TIME_RANGE",
+                            "key": "CURRENT_TIME",
+                            "value": {"START": "24:00", "END": "01:00"},
+                        }
+                    ],
+                }
+            },
+        }
+    },
+    {
+        "f": {
+            "default": True,
+            "rules": {
+                "r": {
+                    "when_match": True,
+                    "conditions": [
+                        {
+                            "action": "SCHEDULE_BETWEEN_TIME_RANGE",
+                            "key": "NOW",
+                            "value": {"START": "10:00", "END": "11:00"},
+                        }
+                    ],
+                }
+            },
+        }
+    },
+    {
+        "f": {
+            "default": True,
+            "rules": {
+                "r": {
+                    "when_match": True,
+                    "conditions": [
+                        {
+                            "action": "SCHEDULE_BETWEEN_DATETIME_RANGE",
+                            "key": "CURRENT_DATETIME",
+                            "value": {
+                                "START": "2025-01-01T00:00:00Z",
+                                "END": "2026-01-01T00:00:00",
+                            },
+                        }
+                    ],
+                }
+            },
+        }
+    },
+    {
+        "f": {
+            "default": True,
+            "rules": {
+                "r": {
+                    "when_match": True,
+                    "conditions": [
+                        {
+                            "action": "SCHEDULE_BETWEEN_DAYS_OF_WEEK",
+                            "key": "CURRENT_DAY_OF_WEEK",
+                            "value": {"DAYS": ["FUNDAY"]},
+                        }
+                    ],
+                }
+            },
+        }
+    },
+    {
+        "f": {
+            "default": True,
+            "rules": {
+                "r": {
+                    "when_match": True,
+                    "conditions": [
+                        {
+                            "action": "SCHEDULE_BETWEEN_DAYS_OF_WEEK",
+                            "key": "CURRENT_DAY_OF_WEEK",
+                            "value": {"DAYS": ["MONDAY"], "TIMEZONE": "Mars/Olympus"},
+                        }
+                    ],
+                }
+            },
+        }
+    },
+]
+
+
+@pytest.mark.parametrize("schema", INVALID)
+def test_refuses_what_powertools_refuses(schema: Any) -> None:
+    with pytest.raises(SchemaValidationError):
+        quietly(powertools(schema).evaluate, name="f", context={}, default=False)
+    with pytest.raises(DocumentError) as info:
+        compile_schema(schema)
+    if isinstance(schema, dict):
+        assert info.value.flag == "f"
+
+
+def test_load_snapshot_parses_json_bytes() -> None:
+    snap = load_snapshot(b'{"f": {"default": true}}', version="v9")
+    assert snap.version == "v9"
+    assert flagkit.FlagsView(snap).enabled("f") is True
+    with pytest.raises(DocumentError):
+        load_snapshot(b"{")
+
+
+# -- conversion to AppConfig ------------------------------------------------------------------
+
+CONVERTIBLE: dict[str, Any] = {
+    "f-eq": [{"action": "EQUALS", "key": "tier", "value": "gold"}],
+    "f-ne": [{"action": "NOT_EQUALS", "key": "tier", "value": "gold"}],
+    "f-gt": [{"action": "KEY_GREATER_THAN_VALUE", "key": "age", "value": 30}],
+    "f-le": [{"action": "KEY_LESS_THAN_OR_EQUAL_VALUE", "key": "age", "value": 30.5}],
+    "f-sw": [{"action": "STARTSWITH", "key": "tier", "value": "go"}],
+    "f-ew": [{"action": "ENDSWITH", "key": "tier", "value": "ld"}],
+    "f-in": [{"action": "IN", "key": "tier", "value": ["gold", "tin"]}],
+    "f-nin": [{"action": "KEY_NOT_IN_VALUE", "key": "tier", "value": ["gold"]}],
+    "f-vik": [{"action": "VALUE_IN_KEY", "key": "tags", "value": "beta"}],
+    "f-vnik": [{"action": "VALUE_NOT_IN_KEY", "key": "tags", "value": "beta"}],
+    "f-any": [{"action": "ANY_IN_VALUE", "key": "tags", "value": ["beta", "alpha"]}],
+    "f-none": [{"action": "NONE_IN_VALUE", "key": "tags", "value": ["beta"]}],
+    "f-and": [
+        {"action": "EQUALS", "key": "tier", "value": "gold"},
+        {"action": "KEY_LESS_THAN_VALUE", "key": "age", "value": 18},
+    ],
+}
+
+
+def _bool_feature(conds: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"default": False, "rules": {"r": {"when_match": True, "conditions": conds}}}
+
+
+def test_conversion_reports_what_it_cannot_express() -> None:
+    schema = {
+        "modulo": _bool_feature(
+            [{"action": "MODULO_RANGE", "key": "u", "value": {"BASE": 10, "START": 0, "END": 1}}]
+        ),
+        "all-in": _bool_feature([{"action": "ALL_IN_VALUE", "key": "t", "value": ["a"]}]),
+        "clock": _bool_feature(
+            [
+                {
+                    "action": "SCHEDULE_BETWEEN_DAYS_OF_WEEK",
+                    "key": "CURRENT_DAY_OF_WEEK",
+                    "value": {"DAYS": ["MONDAY"]},
+                }
+            ]
+        ),
+        "strorder": _bool_feature(
+            [{"action": "KEY_GREATER_THAN_VALUE", "key": "v", "value": "1.2"}]
+        ),
+        "substr": _bool_feature([{"action": "KEY_IN_VALUE", "key": "v", "value": "abc"}]),
+        "Bad_Name": {"default": True},
+        "object": {"default": {"a": 1}, "boolean_type": False},
+        "ok": {"default": ["x", "y"], "boolean_type": False},
+    }
+    result = to_appconfig(schema)
+    assert set(result.skipped) == set(schema) - {"ok"}
+    assert "MODULO_RANGE" in result.skipped["modulo"]
+    assert "clock" in result.skipped["clock"]
+    assert "numbers only" in result.skipped["strorder"]
+    assert flagkit.validate(result.document) == 1
+    assert flagkit.FlagsView(_snap(result.document)).get_json("ok", "value") == ("x", "y")
+
+
+def _snap(document: dict[str, Any]) -> Any:
+    return snapshot_from_bytes(json.dumps(document).encode())
+
+
+tiers = st.sampled_from(["gold", "tin", "go", "old", "", "silver"])
+tag_lists = st.lists(st.sampled_from(["beta", "alpha", "gamma"]), max_size=3)
+typed_contexts = st.fixed_dictionaries(
+    {},
+    optional={
+        "tier": tiers,
+        "age": st.one_of(st.integers(0, 60), st.floats(0, 60, allow_nan=False)),
+        "tags": tag_lists,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ctx=typed_contexts, when=st.booleans())
+def test_converted_documents_agree_with_powertools_on_typed_contexts(
+    ctx: dict[str, Any], when: bool
+) -> None:
+    """Every convertible action gives Powertools' answer under AppConfig rules."""
+    schema = {
+        key: {"default": not when, "rules": {"r": {"when_match": when, "conditions": conds}}}
+        for key, conds in CONVERTIBLE.items()
+    }
+    result = to_appconfig(schema)
+    assert result.skipped == {}
+    ours = flagkit.FlagsView(_snap(result.document))
+    theirs = powertools(schema)
+    for name in schema:
+        expected = quietly(theirs.evaluate, name=name, context=ctx, default=None)
+        assert ours.enabled(name, None, ctx) is expected, (name, ctx)
+
+
+@st.composite
+def schedule_cases(draw: st.DrawFn) -> tuple[dict[str, Any], int]:
+    """A schedule condition whose bounds sit on, or a minute/second beside, the instant."""
+    instant = draw(instants)
+    zone = draw(st.sampled_from(ZONES))
+    local = datetime.fromtimestamp(instant, gettz(zone))
+    action = draw(
+        st.sampled_from(
+            [
+                "SCHEDULE_BETWEEN_TIME_RANGE",
+                "SCHEDULE_BETWEEN_DATETIME_RANGE",
+                "SCHEDULE_BETWEEN_DAYS_OF_WEEK",
+            ]
+        )
+    )
+    near = st.sampled_from([-61, -60, -1, 0, 1, 60, 61, 3600 * 13])
+    if action == "SCHEDULE_BETWEEN_TIME_RANGE":
+        bounds = [
+            datetime.fromtimestamp(instant + draw(near), gettz(zone)).strftime("%H:%M")
+            for _ in range(2)
+        ]
+        key, value = "CURRENT_TIME", {"START": bounds[0], "END": bounds[1], "TIMEZONE": zone}
+    elif action == "SCHEDULE_BETWEEN_DATETIME_RANGE":
+        naive = local.replace(tzinfo=None)
+        start, end = (
+            datetime.fromtimestamp(naive.timestamp() + draw(near)).isoformat() for _ in range(2)
+        )
+        key, value = "CURRENT_DATETIME", {"START": start, "END": end, "TIMEZONE": zone}
+    else:
+        days = draw(st.lists(st.sampled_from(DAYS), min_size=1, max_size=2, unique=True))
+        key, value = "CURRENT_DAY_OF_WEEK", {"DAYS": days, "TIMEZONE": zone}
+    schema = _bool_feature([{"action": action, "key": key, "value": value}])
+    return {"f": schema}, instant
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=SHARED)
+@given(case=schedule_cases())
+def test_schedules_same_as_powertools_at_their_boundaries(
+    frozen_now: list[float], case: tuple[dict[str, Any], int]
+) -> None:
+    schema, instant = case
+    frozen_now[0] = instant
+    expected = quietly(powertools(schema).evaluate, name="f", context={}, default=None)
+    assert view(schema, clock=lambda: instant).enabled("f") is expected
