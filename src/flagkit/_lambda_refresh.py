@@ -1,0 +1,152 @@
+"""Bounded refreshes for Lambda: ``Flags.refresh()`` on a helper thread, waited on for a budget.
+
+``Flags.refresh()`` runs the source in the caller's thread and can take as long as the source
+does (a hung connection, a slow cold call). A handler cannot afford that, so a refresh runs on
+a short-lived daemon thread and the invocation waits on an Event for at most its budget. If the
+budget runs out the invocation goes on with the last good snapshot; the refresh carries on,
+and its result still swaps in when it arrives (the swap is one reference assignment, see
+``_client.py``). While one refresh is in flight no second one starts.
+
+A failed refresh backs off by the wall clock (1, 2, 4 ... seconds, capped at the max age), so a
+source that is down costs one attempt per back-off step rather than one per invocation.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._client import Flags
+
+__all__ = ["Attempt", "Refresher", "refresher_for"]
+
+log = logging.getLogger("flagkit")
+
+_BACKOFF_BASE = 1.0  # seconds after the first failure; doubles per consecutive failure
+
+
+class Attempt:
+    """One refresh on its helper thread: ``done`` is set when it ends, ``ok`` says how."""
+
+    __slots__ = ("_callbacks", "_lock", "done", "ok")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.ok = False
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[], None]] = []
+
+    def add_done_callback(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` (on the helper thread) when the attempt ends; now if it has."""
+        with self._lock:
+            if not self.done.is_set():
+                self._callbacks.append(callback)
+                return
+        callback()
+
+    def finish(self, ok: bool) -> None:
+        with self._lock:
+            self.ok = ok
+            self.done.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("flagkit: a refresh callback raised")
+
+
+class Refresher:
+    """Decides when a client is stale by the wall clock and refreshes it, one at a time.
+
+    The wall clock, not the monotonic one: while a Lambda sandbox is frozen no thread runs,
+    and what matters after a thaw is how old the flags are in real time (``Status.checked_at``
+    is stamped with the client's wall clock).
+    """
+
+    def __init__(self, flags: Flags, *, wall: Callable[[], float]) -> None:
+        # A weak reference: the registry below must not keep a client alive.
+        self._flags = weakref.ref(flags)
+        self.wall = wall
+        self._lock = threading.Lock()
+        self._current: Attempt | None = None
+        self._failures = 0
+        self._not_before: float | None = None  # wall time before which no retry starts
+
+    def due(self, max_age: float) -> bool:
+        """Whether the flags are older than ``max_age`` seconds and a refresh may start now."""
+        flags = self._flags()
+        if flags is None:
+            return False
+        checked_at = flags.status().checked_at
+        now = self.wall()
+        # A negative age means the wall clock was stepped back: do not trust the snapshot.
+        if checked_at is not None and 0.0 <= now - checked_at <= max_age:
+            return False
+        not_before = self._not_before
+        return not_before is None or now >= not_before
+
+    def in_flight(self) -> Attempt | None:
+        current = self._current
+        return current if current is not None and not current.done.is_set() else None
+
+    def start(self, *, backoff_cap: float) -> tuple[Attempt, bool]:
+        """Start a refresh, or join the one in flight; returns it and whether it is new."""
+        with self._lock:
+            current = self._current
+            if current is not None and not current.done.is_set():
+                return current, False
+            attempt = Attempt()
+            self._current = attempt
+        thread = threading.Thread(
+            target=self._run,
+            args=(attempt, backoff_cap),
+            name="flagkit-lambda-refresh",
+            daemon=True,  # a refresh hung on the network must never hold up shutdown
+        )
+        try:
+            thread.start()
+        except RuntimeError:  # interpreter shutting down: no new threads may start
+            attempt.finish(False)
+        return attempt, True
+
+    def _run(self, attempt: Attempt, backoff_cap: float) -> None:
+        ok = False
+        try:
+            flags = self._flags()
+            if flags is not None:
+                errors = flags.status().errors
+                flags.refresh()  # swaps in a new snapshot itself; we only judge the outcome
+                status = flags.status()
+                ok = status.errors == errors and status.checked_at is not None
+        except Exception:  # the source protocol says SourceError, but a bug must not escape
+            log.exception("flagkit: refresh failed unexpectedly; serving the last good flags")
+        finally:
+            self._settle(ok, backoff_cap)
+            attempt.finish(ok)
+
+    def _settle(self, ok: bool, backoff_cap: float) -> None:
+        if ok:
+            self._failures = 0
+            self._not_before = None
+            return
+        self._failures += 1
+        delay = min(backoff_cap, _BACKOFF_BASE * 2.0 ** min(self._failures - 1, 30))
+        self._not_before = self.wall() + delay
+
+
+_registry: weakref.WeakKeyDictionary[Flags, Refresher] = weakref.WeakKeyDictionary()
+_registry_lock = threading.Lock()
+
+
+def refresher_for(flags: Flags, *, wall: Callable[[], float]) -> Refresher:
+    """The one refresher of ``flags``: handlers sharing a client share its in-flight guard."""
+    with _registry_lock:
+        refresher = _registry.get(flags)
+        if refresher is None:
+            refresher = _registry[flags] = Refresher(flags, wall=wall)
+        return refresher
