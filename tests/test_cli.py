@@ -569,3 +569,42 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for command in ("validate", "eval", "explain", "coverage", "schema", "serve", "demo"):
         assert command in out
+
+
+def test_explain_basic_flag(capsys: pytest.CaptureFixture[str], doc: Path) -> None:
+    code, out, _ = run(capsys, "explain", str(doc), "express-checkout", "--user", "u")
+    assert code == 0
+    assert "a basic flag: on for everyone" in out
+    assert "reason STATIC" in out
+
+
+@pytest.mark.parametrize("argv", [["demo", "--users", "0"], ["demo", "--poll-interval", "-1"]])
+def test_demo_arguments_are_checked(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert "must" in err
+
+
+def test_user_key_option(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """--user-key makes --user stand for another $key, as Flags(user_key=...) does."""
+    doc = {
+        "version": "1",
+        "flags": {"f": {}},
+        "values": {
+            "f": {
+                "_variants": [
+                    {"name": "one", "enabled": True, "rule": '(eq $user_id "u1")'},
+                    {"name": "off", "enabled": False},
+                ]
+            }
+        },
+    }
+    path = tmp_path / "f.json"
+    path.write_text(json.dumps(doc))
+    code, out, _ = run(
+        capsys, "--user-key", "user_id", "eval", str(path), "f", "--user", "u1", "--json"
+    )
+    assert code == 0
+    assert json.loads(out)["variant"] == "one"
+    code, out, _ = run(capsys, "eval", str(path), "f", "--user", "u1", "--json")
+    assert json.loads(out)["variant"] == "off"

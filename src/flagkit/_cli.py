@@ -32,6 +32,10 @@ class CliError(Exception):
     """A usage problem: printed as ``flagkit: error: ...`` with exit status 2."""
 
 
+class NoSuchFlag(Exception):
+    """The document has no such flag: exit status 1, like a refused document."""
+
+
 # -- shared helpers ------------------------------------------------------------------------------
 
 
@@ -106,7 +110,7 @@ def _compiled(snapshot: Any, flag: str) -> Any:
     compiled = snapshot.flags.get(flag)
     if compiled is None:
         known = ", ".join(sorted(snapshot.flags)) or "none"
-        raise LookupError(f"no flag {flag!r} in the document (flags: {known})")
+        raise NoSuchFlag(f"no flag {flag!r} in the document (flags: {known})")
     return compiled
 
 
@@ -275,6 +279,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.users < 1:
         raise CliError("--users must be at least 1")
+    if args.poll_interval < 0:
+        raise CliError("--poll-interval must not be negative")
     run_demo(users=args.users, poll_interval=args.poll_interval, out=sys.stdout)
     return OK
 
@@ -383,12 +389,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DocumentError as exc:
         print(describe_error(exc, where), file=sys.stderr)
         return REFUSED
-    except LookupError as exc:
-        print(f"flagkit: {exc.args[0]}", file=sys.stderr)
+    except NoSuchFlag as exc:
+        print(f"flagkit: {exc}", file=sys.stderr)
         return REFUSED
     except (CliError, MissingExtraError) as exc:
         print(f"flagkit: error: {exc}", file=sys.stderr)
         return USAGE
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `flagkit demo | head`: the reader left; leave quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     return code

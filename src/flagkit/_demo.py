@@ -321,6 +321,20 @@ def _print_summary(say: Callable[[str], None], result: DemoResult) -> None:
     say(f"finished in {result.elapsed:.1f} s. Next: docs/quickstart.md")
 
 
+def _print_intro(say: Callable[[str], None], url: str, users: int, poll_interval: int) -> None:
+    say(f"local AppConfigData service  {url}  (loopback, no AWS account)")
+    say(f"configuration                {APP}/{ENV}/{PROFILE}, flag {FLAG!r}")
+    say(f"poll interval                {poll_interval} s (AWS allows 15 s at the least)")
+    say(
+        f"traffic                      {users:,} users (1 in 200 staff, ~12 % pro plan),"
+        " evaluated in-process"
+    )
+    say("")
+    say(f"The checkout service already runs the code for {FLAG!r}, off. Each step below")
+    say("publishes a new version of the flags document; this process swaps it in at its")
+    say("next poll, and the traffic never stops.")
+
+
 def run_demo(
     *,
     users: int = 20_000,
@@ -343,13 +357,7 @@ def run_demo(
     say("flagkit demo: deploy is not release")
     say("=" * 72)
     with LocalAppConfigData(poll_interval=poll_interval) as server:
-        say(f"local AppConfigData service  {server.endpoint_url}  (loopback, no AWS account)")
-        say(f"configuration                {APP}/{ENV}/{PROFILE}, flag {FLAG!r}")
-        say(f"poll interval                {poll_interval} s (AWS allows 15 s at the least)")
-        say(
-            f"traffic                      {users:,} users (1 in 200 staff, ~12 % pro plan),"
-            " evaluated in-process"
-        )
+        _print_intro(say, server.endpoint_url, users, poll_interval)
         first = STEPS[0]
         server.publish(APP, ENV, PROFILE, first.document, version_label=first.label)
         swaps = _Swaps()
