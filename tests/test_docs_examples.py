@@ -3,12 +3,19 @@
 Blocks of one file run in order in one namespace (a page may build on its earlier blocks), in a
 fresh temporary directory, with tracebacks that name the Markdown file and line. A block opened
 with ```python no-run is skipped, and each skip is listed by ``test_skipped_blocks_are_few``, so
-skipping stays a visible decision. Other fences (```console, ```json, ```sh) are not run.
+skipping stays a visible decision. A ```console check block is run too: each ``$ flagkit ...``
+line goes through the CLI in-process, in the page's order, and its output must match the lines
+below it (``...`` matches anything, as in doctest). Other fences (```console, ```json, ```sh)
+are not run.
 """
 
 from __future__ import annotations
 
+import contextlib
+import doctest
+import io
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +33,7 @@ class Block:
     line: int  # 1-based line of the first line of code
     code: str
     run: bool
+    kind: str = "python"  # or "console": $ flagkit commands with their expected output
 
 
 def extract(text: str, path: Path) -> list[Block]:
@@ -45,6 +53,8 @@ def extract(text: str, path: Path) -> list[Block]:
             j += 1
         if lang in ("python", "py"):
             blocks.append(Block(path, start + 1, "\n".join(lines[start:j]), "no-run" not in info))
+        elif lang == "console" and "check" in info:
+            blocks.append(Block(path, start + 1, "\n".join(lines[start:j]), True, "console"))
         i = j + 1
     return blocks
 
@@ -55,12 +65,41 @@ def run_blocks(blocks: list[Block], namespace: dict[str, Any]) -> int:
     for block in blocks:
         if not block.run:
             continue
+        if block.kind == "console":
+            run_console(block)
+            ran += 1
+            continue
         # pad with newlines so that a traceback's line number is the Markdown file's line
         source = "\n" * (block.line - 1) + block.code
         code = compile(source, f"{block.path.relative_to(ROOT)}", "exec")
         exec(code, namespace)  # noqa: S102 - running our own documentation is the point
         ran += 1
     return ran
+
+
+def run_console(block: Block) -> None:
+    """Run each ``$ flagkit ...`` line of a console block and compare with its shown output."""
+    from flagkit._cli import main
+
+    checker = doctest.OutputChecker()
+    commands: list[tuple[int, str, list[str]]] = []
+    for n, line in enumerate(block.code.splitlines(), block.line):
+        if line.startswith("$ "):
+            commands.append((n, line[2:], []))
+        elif commands:
+            commands[-1][2].append(line)
+    assert commands, f"{block.path.name}:{block.line}: a console check block without commands"
+    for n, command, expected in commands:
+        argv = shlex.split(command, comments=True)
+        assert argv[0] == "flagkit", f"{block.path.name}:{n}: only flagkit commands are checked"
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            main(argv[1:])
+        want = "\n".join(expected).strip() + "\n"
+        got = out.getvalue().strip() + "\n"
+        assert checker.check_output(want, got, doctest.ELLIPSIS), (
+            f"{block.path.relative_to(ROOT)}:{n}: `{command}` printed\n{got}\nexpected\n{want}"
+        )
 
 
 def _blocks(path: Path) -> list[Block]:
@@ -140,6 +179,35 @@ y = x + 1
 $ flagkit demo
 ```
 """
+
+
+CONSOLE = """\
+```python
+import json
+with open("f.json", "w") as f:
+    json.dump({"dark-mode": {"enabled": True}}, f)
+```
+
+```console check
+$ flagkit validate f.json   # a comment
+f.json: ok: 1 flag ...
+$ flagkit eval f.json dark-mode
+dark-mode = true
+...
+```
+"""
+
+
+def test_console_check_blocks_run_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run_blocks(extract(CONSOLE, ROOT / "docs" / "c.md"), {}) == 2
+
+
+def test_console_check_blocks_can_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    wrong = CONSOLE.replace("dark-mode = true", "dark-mode = false")
+    with pytest.raises(AssertionError, match="printed"):
+        run_blocks(extract(wrong, ROOT / "docs" / "c.md"), {})
 
 
 def test_extract_finds_python_blocks_and_skips_no_run() -> None:

@@ -106,6 +106,10 @@ def describe_error(exc: DocumentError, path: str) -> str:
     return "\n".join(lines)
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _compiled(snapshot: Any, flag: str) -> Any:
     compiled = snapshot.flags.get(flag)
     if compiled is None:
@@ -123,7 +127,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     multi = sum(1 for f in flags.values() if f.multi_variant)
     rules = sum(1 for f in flags.values() for r in f.rules if r is not None)
     print(
-        f"{args.file}: ok: {len(flags)} flags ({multi} multi-variant, {rules} rules), "
+        f"{args.file}: ok: {_n(len(flags), 'flag')} ({multi} multi-variant, {_n(rules, 'rule')}), "
         f"version {snapshot.version}"
     )
     return OK
