@@ -23,6 +23,7 @@ __all__ = ["Flags", "FlagsView"]
 
 log = logging.getLogger("flagkit")
 T = TypeVar("T")
+H = TypeVar("H", bound=Callable[..., None])  # an evaluation hook (see _hooks)
 Listener = Callable[[str | None, str | None], None]
 
 _NOT_READY = "no flags document has been loaded yet"
@@ -358,6 +359,22 @@ class Flags(_Evaluating):
         """Register ``listener(old_version, new_version)``; returns it (usable as a decorator)."""
         self._listeners = (*self._listeners, listener)
         return listener
+
+    def add_hook(self, hook: H) -> H:
+        """Call ``hook(details, user_id, attributes)`` after every evaluation (docs/hooks.md).
+
+        The first hook switches this one instance to hooked evaluation (instance attributes
+        shadow the evaluation methods); with no hooks the class methods run as they are.
+        """
+        from ._hooks import add_hook
+
+        return add_hook(self, hook)
+
+    def remove_hook(self, hook: Callable[..., None]) -> None:
+        """Stop calling ``hook``; removing the last one restores the unhooked methods."""
+        from ._hooks import remove_hook
+
+        remove_hook(self, hook)
 
     def view(self) -> FlagsView:
         """Pin the current snapshot: every read through the view sees this one version."""
