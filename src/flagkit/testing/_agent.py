@@ -383,6 +383,9 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive, as AgentSource reuses its connection
+    # Headers and body go out in two writes; with Nagle on, the second waits for the client's
+    # delayed ACK (~40 ms on Linux) and every kept-alive request would look slow.
+    disable_nagle_algorithm = True
 
     def version_string(self) -> str:
         return "flagkit-local-agent"
