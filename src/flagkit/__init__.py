@@ -23,6 +23,7 @@ from ._exceptions import (
     RuleError,
     SourceError,
 )
+from ._hooks import EvaluationCounters, Exposure, Exposures, otel_attributes
 from ._poller import Polling, Status
 from ._source import Fetched, FileSource, Source, StaticSource
 from ._types import ErrorCode, EvaluationDetails, Reason
@@ -34,7 +35,10 @@ __all__ = [
     "AppConfigSource",
     "DocumentError",
     "ErrorCode",
+    "EvaluationCounters",
     "EvaluationDetails",
+    "Exposure",
+    "Exposures",
     "Fetched",
     "FileSource",
     "FlagkitError",
@@ -51,6 +55,7 @@ __all__ = [
     "StaticSource",
     "Status",
     "__version__",
+    "otel_attributes",
     "validate",
 ]
 

@@ -251,6 +251,10 @@ def snapshot_from_bytes(
         from ._ion import load_ion
 
         specs = load_ion(body, max_bytes=limit)
+    elif media == "application/vnd.aws-lambda-powertools.feature-flags+json":
+        from .powertools import load_snapshot
+
+        return load_snapshot(body, version=version, max_bytes=limit)
     elif media in {"application/json", "", "application/octet-stream", "text/plain"}:
         specs = load_document(parse_json(body, max_bytes=limit))
     else:
