@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -375,3 +376,106 @@ def test_agent_source_satisfies_the_source_protocol(agent: LocalAppConfigAgent) 
     source = agent.source("shop", "prod", "flags")
     assert isinstance(source, flagkit.Source)
     assert isinstance(source.fetch(), Fetched)
+
+
+# -- the loopback HTTP client, against scripted peers -----------------------------------------
+
+
+@contextlib.contextmanager
+def scripted(*answers: bytes) -> Iterator[int]:
+    """A one-shot peer per answer: accept, read the request head, send ``answer``, close."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+
+    def serve() -> None:
+        for answer in answers:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    request += chunk
+                conn.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)  # wakes a pending accept() on Linux
+        listener.close()
+        thread.join(10)
+
+
+def fetch_from(port: int) -> Fetched:
+    source = AgentSource("shop", "prod", "flags", host="127.0.0.1", port=port, timeout=5)
+    try:
+        return source.fetch()
+    finally:
+        source.close()
+
+
+DOC = json.dumps(ON).encode()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConfiguration-Version: 7\r\n\r\n%s"
+        % (len(DOC), DOC),
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConfiguration-Version: 7\r\n\r\n"
+        b"5;ext=1\r\n%s\r\n%x\r\n%s\r\n0\r\nX-Trailer: t\r\n\r\n"
+        % (DOC[:5], len(DOC) - 5, DOC[5:]),
+        b"HTTP/1.0 200 OK\r\nConfiguration-Version: 7\r\n\r\n%s" % DOC,  # body until close
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: %d\r\n"
+        b"configuration-version: 7\r\n\r\n%s" % (len(DOC), DOC),
+    ],
+    ids=["content-length", "chunked", "http1.0-until-close", "100-continue"],
+)
+def test_every_body_framing_is_read(answer: bytes) -> None:
+    """Content-Length, chunked (with extensions and trailers), read-to-close, 1xx skipped."""
+    with scripted(answer) as port:
+        fetched = fetch_from(port)
+    assert fetched.body == DOC and fetched.version == "7"
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        (b"SSH-2.0-OpenSSH\r\n\r\n", "not HTTP"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n", "bad length"),
+        (b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", "bad header"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", "closed mid-body"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "bad chunk"),
+        (b"HTTP/1.1 200 OK\r\n" + b"X-A: b\r\n" * 101 + b"\r\n", "too many headers"),
+        (b"HTTP/1.1 200 OK\r\nX-Long: " + b"a" * 70_000, "line too long"),
+        (b"", "closed before answering"),
+    ],
+)
+def test_malformed_answers_are_retryable_errors(answer: bytes, why: str) -> None:
+    """Whatever a broken peer sends becomes a RetryableSourceError, never a crash or hang."""
+    with scripted(answer) as port, pytest.raises(RetryableSourceError, match="connection"):
+        fetch_from(port)
+
+
+def test_oversize_bodies_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A body over the guard (by length, by chunks, or until close) is refused."""
+    from flagkit import _loopback_http
+
+    monkeypatch.setattr(_loopback_http, "MAX_BODY", 10)
+    answers = [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n" + b"x" * 11,
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n"
+        + b"x" * 11
+        + b"\r\n0\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\n\r\n" + b"x" * 11,
+    ]
+    for answer in answers:
+        with scripted(answer) as port, pytest.raises(RetryableSourceError, match="Protocol"):
+            fetch_from(port)

@@ -9,19 +9,20 @@ It answers with the whole document every time, so this source remembers what it 
 last and reports "unchanged" (``body is None``) when the version and the bytes are the same.
 The version is the ``Configuration-Version`` header, or a content hash when there is none.
 
-Only the standard library is used (``http.client``): no boto3, so nothing heavy at a Lambda
-cold start, and no ``HTTP(S)_PROXY`` from the environment is ever applied to a loopback call,
-which ``urllib`` would do. HTTP statuses and socket errors are classified here and only here.
+Only ``socket`` is used (see ``_loopback_http.py``): no boto3 and not even ``http.client``, so
+nothing heavy at a Lambda cold start, and no ``HTTP(S)_PROXY`` from the environment is ever
+applied to a loopback call, as ``urllib`` would. HTTP statuses and socket errors are classified
+here and only here.
 """
 
 from __future__ import annotations
 
-import http.client
 import logging
 import os
 from urllib.parse import quote
 
 from ._exceptions import PermanentSourceError, RetryableSourceError, SourceError
+from ._loopback_http import Disconnected, LoopbackConnection, ProtocolError, Response
 from ._source import Fetched, content_version
 
 __all__ = ["DEFAULT_PORT", "PORT_ENV", "AgentSource", "classify_status"]
@@ -137,7 +138,7 @@ class AgentSource:
         self._headers = {"Accept": "*/*"}
         if token is not None:
             self._headers["Authorization"] = f"Bearer {token}"  # never logged or repr'd
-        self._conn: http.client.HTTPConnection | None = None
+        self._conn = LoopbackConnection(host, port, timeout=timeout)
         self._last_digest: str | None = None
         self._last_version: str | None = None
 
@@ -151,68 +152,53 @@ class AgentSource:
     def _what(self) -> str:
         return f"AppConfig agent {self.application}/{self.environment}/{self.profile}"
 
-    def _request(self) -> tuple[int, http.client.HTTPMessage, bytes]:
+    def _request(self) -> Response:
         """One GET; a kept-alive connection the agent has dropped is replaced once."""
-        for attempt in (1, 2):
-            conn = self._conn
-            reused = conn is not None
-            if conn is None:
-                conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-                self._conn = conn
-            try:
-                conn.request("GET", self.path, headers=self._headers)
-                response = conn.getresponse()
-                body = response.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                self._drop()
-                if reused and attempt == 1:
-                    continue  # the agent closed an idle keep-alive connection: go again
+        reused = self._conn.connected
+        try:
+            return self._conn.get(self.path, self._headers)
+        except (Disconnected, BrokenPipeError, ConnectionResetError):
+            if not reused:
                 raise
-            except BaseException:
-                self._drop()
-                raise
-            if response.will_close:
-                self._drop()
-            return response.status, response.headers, body
-        raise AssertionError("unreachable")  # pragma: no cover
+        # The agent closed an idle keep-alive connection (GET is idempotent): go again, once.
+        return self._conn.get(self.path, self._headers)
 
     def fetch(self) -> Fetched:
         try:
-            status, headers, body = self._request()
+            response = self._request()
         except TimeoutError as exc:
             raise RetryableSourceError(f"{self._what}: timed out after {self.timeout} s") from exc
         except ConnectionRefusedError as exc:
             raise RetryableSourceError(
                 f"{self._what}: nothing listening on port {self.port} (agent not running yet?)"
             ) from exc
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, ProtocolError) as exc:
             raise RetryableSourceError(
                 f"{self._what}: connection failed ({type(exc).__name__})"
             ) from exc
-        if status != 200:
-            raise classify_status(status, what=self._what, retry_after=headers.get("Retry-After"))
-        content_type = headers.get("Content-Type") or "application/json"
+        headers = response.headers
+        if response.status != 200:
+            raise classify_status(
+                response.status, what=self._what, retry_after=headers.get("retry-after")
+            )
+        body = response.body
+        content_type = headers.get("content-type") or "application/json"
         digest = content_version(body)
-        version = headers.get("Configuration-Version") or digest
+        version = headers.get("configuration-version") or digest
         if digest == self._last_digest and version == self._last_version:
             return Fetched(None, content_type, version, self.poll_interval)
         self._last_digest, self._last_version = digest, version
         return Fetched(body, content_type, version, self.poll_interval)
 
-    def _drop(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
-
     def reset_after_fork(self) -> None:
         """In a forked child the parent's socket is not ours: open a new one on next fetch."""
         # close() without shutdown() releases only this process's copy of the descriptor: the
         # parent's connection is untouched.
-        self._drop()
+        self._conn.close()
 
     def close(self) -> None:
         """Close the kept-alive connection (a fetch in progress fails and is retried later)."""
-        self._drop()
+        self._conn.close()
 
     def __repr__(self) -> str:
         return (
