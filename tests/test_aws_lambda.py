@@ -558,3 +558,22 @@ def test_lambda_example_runs_as_a_script(agent_env: Any) -> None:
     )
     reply = json.loads(done.stdout)
     assert json.loads(reply["body"])["pricing"] == "new"
+
+
+def test_docs_lambda_code_blocks_compile_and_name_real_api() -> None:
+    """docs/lambda.md's Python blocks compile, and the aws_lambda names they use exist."""
+    import ast
+    import re
+
+    import flagkit.aws_lambda
+
+    text = (ROOT / "docs" / "lambda.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert blocks
+    for block in blocks:
+        tree = ast.parse(block)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "flagkit.aws_lambda":
+                for alias in node.names:
+                    assert hasattr(flagkit.aws_lambda, alias.name), alias.name
+    assert set(flagkit.aws_lambda.__all__) == {"current", "with_flags"}
