@@ -301,6 +301,30 @@ def test_reset_after_fork_and_close_open_a_new_connection(agent: LocalAppConfigA
     assert source.fetch().body is None
 
 
+def test_close_cuts_a_hung_fetch_short_without_retrying(agent: LocalAppConfigAgent) -> None:
+    """Flags.close() -> source.close() wakes a fetch blocked on the agent; no retry follows."""
+    source = agent.source("shop", "prod", "flags", timeout=60)
+    source.fetch()  # a kept-alive connection, so a retry would be tempting
+    agent.inject("delay", delay=60)
+    failed = threading.Event()
+
+    def fetch() -> None:
+        try:
+            source.fetch()
+        except RetryableSourceError:
+            failed.set()
+
+    worker = threading.Thread(target=fetch, daemon=True)
+    worker.start()
+    assert agent.wait_until(lambda: agent.in_flight == 1)
+    started = time.monotonic()
+    source.close()
+    assert failed.wait(10), "the blocked fetch did not end"
+    assert time.monotonic() - started < 10  # not the 60 s timeout
+    worker.join(10)
+    assert len(agent.requests) + agent.in_flight == 2  # the first fetch and the cut one
+
+
 def test_cold_start_with_agent_down_serves_the_backup(tmp_path: Path) -> None:
     """Agent not (yet) running: the backup written earlier is served, and the error counted."""
     backup = tmp_path / "flags.backup"

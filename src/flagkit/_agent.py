@@ -139,6 +139,7 @@ class AgentSource:
         if token is not None:
             self._headers["Authorization"] = f"Bearer {token}"  # never logged or repr'd
         self._conn = LoopbackConnection(host, port, timeout=timeout)
+        self._closes = 0  # close() calls so far: a request it cut short is not retried
         self._last_digest: str | None = None
         self._last_version: str | None = None
 
@@ -155,10 +156,11 @@ class AgentSource:
     def _request(self) -> Response:
         """One GET; a kept-alive connection the agent has dropped is replaced once."""
         reused = self._conn.connected
+        closes = self._closes
         try:
             return self._conn.get(self.path, self._headers)
         except (Disconnected, BrokenPipeError, ConnectionResetError):
-            if not reused:
+            if not reused or closes != self._closes:  # new, or close() cut it: no retry
                 raise
         # The agent closed an idle keep-alive connection (GET is idempotent): go again, once.
         return self._conn.get(self.path, self._headers)
@@ -194,10 +196,14 @@ class AgentSource:
         """In a forked child the parent's socket is not ours: open a new one on next fetch."""
         # close() without shutdown() releases only this process's copy of the descriptor: the
         # parent's connection is untouched.
-        self._conn.close()
+        self._conn.close(shutdown=False)
 
     def close(self) -> None:
-        """Close the kept-alive connection (a fetch in progress fails and is retried later)."""
+        """Close the kept-alive connection; a fetch blocked on it fails at once.
+
+        A later fetch opens a new connection (``Flags.refresh()`` still works after close).
+        """
+        self._closes += 1
         self._conn.close()
 
     def __repr__(self) -> str:

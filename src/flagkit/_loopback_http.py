@@ -9,6 +9,7 @@ no proxies, no redirects: none apply on localhost.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from dataclasses import dataclass
 
@@ -55,31 +56,42 @@ class LoopbackConnection:
     def get(self, path: str, headers: dict[str, str]) -> Response:
         """Send one GET and read the whole answer; on any error the connection is closed."""
         try:
-            if self._sock is None:
-                self._sock = socket.create_connection((self.host, self.port), self.timeout)
+            sock = self._sock
+            if sock is None:
+                sock = self._sock = socket.create_connection((self.host, self.port), self.timeout)
                 self._buffer.clear()
             lines = [f"GET {path} HTTP/1.1", f"Host: {self._host_header}"]
             lines += [f"{name}: {value}" for name, value in headers.items()]
-            self._sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+            sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
             response, keep_alive = self._read_response()
         except BaseException:
-            self.close()
+            self.close(shutdown=False)
             raise
         if not keep_alive:
             self.close()
         return response
 
-    def close(self) -> None:
+    def close(self, *, shutdown: bool = True) -> None:
+        """Close the connection; ``shutdown`` also wakes a request blocked on it elsewhere.
+
+        A forked child passes ``shutdown=False``: shutdown() would end the connection for the
+        parent too, while close() releases only this process's descriptor.
+        """
         sock, self._sock = self._sock, None
-        self._buffer.clear()
-        if sock is not None:
-            sock.close()  # close, not shutdown: in a forked child the parent's socket lives on
+        if sock is None:
+            return
+        if shutdown:
+            with contextlib.suppress(OSError):  # already reset by the peer
+                sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
 
     # -- reading ------------------------------------------------------------------------------
 
     def _fill(self) -> bool:
-        assert self._sock is not None
-        chunk = self._sock.recv(65536)
+        sock = self._sock
+        if sock is None:  # closed by another thread mid-request
+            raise Disconnected("connection closed locally")
+        chunk = sock.recv(65536)
         if not chunk:
             return False
         self._buffer += chunk
