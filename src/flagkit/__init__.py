@@ -29,9 +29,11 @@ from ._source import Fetched, FileSource, Source, StaticSource
 from ._types import ErrorCode, EvaluationDetails, Reason
 
 if TYPE_CHECKING:
+    from ._agent import AgentSource
     from ._appconfig import AppConfigSource
 
 __all__ = [
+    "AgentSource",
     "AppConfigSource",
     "DocumentError",
     "ErrorCode",
@@ -80,4 +82,8 @@ def __getattr__(name: str) -> Any:
         from ._appconfig import AppConfigSource
 
         return AppConfigSource
+    if name == "AgentSource":
+        from ._agent import AgentSource
+
+        return AgentSource
     raise AttributeError(f"module 'flagkit' has no attribute {name!r}")
