@@ -11,6 +11,8 @@ __all__ = [
     "RecordedCall",
     "RecordedSession",
 ]
+from flagkit.testing._agent import AgentRequest, LocalAppConfigAgent
 from flagkit.testing._overrides import FlagBuilder, FlagData, FlagDataSource, override
 
 __all__ += ["FlagBuilder", "FlagData", "FlagDataSource", "override"]
+__all__ += ["AgentRequest", "LocalAppConfigAgent"]
