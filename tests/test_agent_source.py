@@ -15,7 +15,7 @@ import pytest
 
 from flagkit import Fetched, Flags, PermanentSourceError, Polling, RetryableSourceError
 from flagkit._agent import DEFAULT_PORT, PORT_ENV, AgentSource, classify_status
-from flagkit.testing._agent import LocalAppConfigAgent
+from flagkit.testing import LocalAppConfigAgent
 
 ON = {"checkout": {"enabled": True, "limit": 3}}
 OFF = {"checkout": {"enabled": False}}

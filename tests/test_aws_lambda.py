@@ -506,7 +506,7 @@ def test_importing_aws_lambda_stays_light() -> None:
 
 @pytest.fixture
 def agent_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from flagkit.testing._agent import LocalAppConfigAgent
+    from flagkit.testing import LocalAppConfigAgent
 
     with LocalAppConfigAgent() as agent:
         agent.publish(
