@@ -191,7 +191,9 @@ def with_flags(
         cold_start_wait: at decoration (the init phase), if the client has never fetched,
             wait up to this many seconds for a first document. 0: leave it to the first
             invocation. A backup given to ``Flags(backup_path=...)`` is served meanwhile.
-        wall: the wall clock; pass the same one given to ``Flags(wall=...)``.
+        wall: the wall clock; pass the same one given to ``Flags(wall=...)``. Handlers
+            sharing one client share one refresher (and its in-flight guard), which keeps the
+            clock of the first decoration.
 
     The handler gets its flags from :func:`current`.
     """
