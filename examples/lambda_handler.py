@@ -16,8 +16,7 @@ import json
 import os
 from typing import Any
 
-from flagkit import Flags
-from flagkit._agent import AgentSource  # flagkit.AgentSource once it is exported
+from flagkit import AgentSource, Flags
 from flagkit.aws_lambda import current, with_flags
 
 # Module level runs once per sandbox (the init phase). start=False: no background thread;
