@@ -71,7 +71,21 @@ def _appconfig(tmp_path: Path) -> Iterator[Harness]:
         client.close()
 
 
-SOURCES = {"static": _static, "file": _file, "appconfig": _appconfig}
+def _agent(tmp_path: Path) -> Iterator[Harness]:
+    from flagkit.testing import LocalAppConfigAgent
+
+    with LocalAppConfigAgent() as agent:
+        agent.publish("shop", "prod", "flags", ON)
+        source = agent.source("shop", "prod", "flags", poll_interval=0.01)
+
+        def publish_raw(body: bytes) -> None:
+            agent.publish("shop", "prod", "flags", body)
+
+        yield Harness(source, lambda doc: publish_raw(json.dumps(doc).encode()), publish_raw)
+        source.close()
+
+
+SOURCES = {"static": _static, "file": _file, "appconfig": _appconfig, "agent": _agent}
 
 
 @pytest.fixture(params=sorted(SOURCES))
@@ -79,7 +93,7 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]
     yield from SOURCES[request.param](tmp_path)
 
 
-@pytest.fixture(params=["appconfig", "file"])
+@pytest.fixture(params=["agent", "appconfig", "file"])
 def changeable(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     """The sources whose document can change (a static source never does)."""
     yield from SOURCES[request.param](tmp_path)
