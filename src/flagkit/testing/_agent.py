@@ -12,18 +12,17 @@ every thread it started.
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from socketserver import TCPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlsplit
+
+from flagkit.testing._loopback_server import LoopbackHTTPServer
 
 if TYPE_CHECKING:
     from flagkit._agent import AgentSource
@@ -324,60 +323,12 @@ def _parse_path(path: str) -> tuple[str, str, str] | None:
     return unquote(parts[2]), unquote(parts[4]), unquote(parts[6])
 
 
-class _Server(ThreadingHTTPServer):
-    """A ThreadingHTTPServer that remembers its connections so close() can end them."""
-
-    daemon_threads = True
-    block_on_close = False  # close() joins with a deadline instead
+class _Server(LoopbackHTTPServer):
+    """The loopback server, carrying the agent its handlers answer from."""
 
     def __init__(self, address: tuple[str, int], agent: LocalAppConfigAgent) -> None:
         self.agent = agent
-        self._connections: dict[socket.socket, threading.Thread] = {}
-        self._connections_lock = threading.Lock()
-        self._dropping = False
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks up the host's FQDN: a DNS query a loopback fake never needs.
-        TCPServer.server_bind(self)
-        self.server_name = str(self.server_address[0])
-        self.server_port = int(self.server_address[1])
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        thread = threading.Thread(
-            target=self.process_request_thread,
-            args=(request, client_address),
-            name=f"flagkit-local-agent-conn:{self.server_port}",
-            daemon=True,
-        )
-        with self._connections_lock:
-            if self._dropping:
-                self.shutdown_request(request)
-                return
-            self._connections[request] = thread
-            thread.start()  # under the lock: drop_connections() never sees an unstarted thread
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.pop(request, None)
-        super().shutdown_request(request)
-
-    def drop_connections(self) -> list[threading.Thread]:
-        with self._connections_lock:
-            self._dropping = True
-            connections = list(self._connections.items())
-        for sock, _ in connections:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        return [thread for _, thread in connections]
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that gave up, or close() mid-answer, is not an error worth a traceback.
-        import sys
-
-        if self._dropping or isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
+        super().__init__(address, _Handler, "flagkit-local-agent-conn")
 
 
 class _Handler(BaseHTTPRequestHandler):
