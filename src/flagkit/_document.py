@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -32,6 +33,7 @@ from pydantic import (
 )
 
 from ._exceptions import DocumentError
+from ._rules_compile import PatternError, compile_pattern
 from ._rules_parse import MAX_RULE_CHARS
 from ._spec import FlagSpec, VariantSpec
 
@@ -52,6 +54,18 @@ MAX_STRING = 1024
 Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
 AttrString = Annotated[str, StringConstraints(max_length=MAX_STRING)]
 AttrValue = bool | int | float | AttrString | list[AttrString] | list[int | float]
+
+
+def _re2_compiles(pattern: str) -> str:
+    """A constraint pattern is compiled by RE2 (linear time) at load, or refused with why."""
+    try:
+        compile_pattern(pattern)
+    except PatternError as exc:
+        raise ValueError(f"pattern is not a valid regular expression: {exc}") from exc
+    return pattern
+
+
+Pattern = Annotated[str, StringConstraints(max_length=1024), AfterValidator(_re2_compiles)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -122,18 +136,13 @@ class _StringConstraint(BaseModel):
     model_config = _STRICT
     type: Literal["string"]
     required: bool = False
-    pattern: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    pattern: Pattern | None = None
     enum: Annotated[list[AttrString | int], Field(max_length=100)] | None = None
 
     @model_validator(mode="after")
     def _pattern_or_enum(self) -> _StringConstraint:
         if self.pattern is not None and self.enum is not None:
             raise ValueError("pattern and enum cannot both be given")
-        if self.pattern is not None:
-            try:
-                re.compile(self.pattern)
-            except re.error as exc:
-                raise ValueError(f"pattern is not a valid regular expression: {exc}") from exc
         return self
 
 
@@ -147,7 +156,7 @@ class _ElementNumber(BaseModel):
 class _ElementString(BaseModel):
     model_config = _STRICT
     type: Literal["string"]
-    pattern: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    pattern: Pattern | None = None
     enum: Annotated[list[AttrString | int], Field(max_length=100)] | None = None
 
 
@@ -519,7 +528,7 @@ def _violates(c: Any, v: Any) -> str | None:
     if c.type == "string":
         if not isinstance(v, str):
             return "a string"
-        if c.pattern is not None and not re.search(c.pattern, v):
+        if c.pattern is not None and not compile_pattern(c.pattern)(v):
             return f"a string matching {c.pattern!r}"
         if c.enum is not None and v not in c.enum:
             return f"one of {c.enum!r}"

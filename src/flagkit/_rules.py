@@ -12,7 +12,6 @@ the rule: ``rule.test`` is the root closure itself.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, final
@@ -22,11 +21,13 @@ from ._exceptions import RuleError
 from ._rules_compile import (
     FLIPPED,
     Attributes,
+    PatternError,
     Predicate,
     all_of,
     any_of,
     bind,
     collection_has,
+    compile_pattern,
     contains_value,
     eq_value,
     exists,
@@ -303,13 +304,13 @@ def _c_matches(c: Compiler, node: Call) -> Predicate:
     pattern_node = args["pattern"].value
     pattern = c.string_literal(pattern_node, "pattern::")
     try:
-        search = re.compile(pattern).search
-    except (re.error, RecursionError, OverflowError, ValueError) as exc:
+        found = compile_pattern(pattern)
+    except PatternError as exc:
         raise c.error(
             f"pattern:: is not a valid regular expression: {exc}", pattern_node.pos
         ) from exc
 
-    return bind(*c.ref(ref), matches_value(search))
+    return bind(*c.ref(ref), matches_value(found))
 
 
 def _c_exists(c: Compiler, node: Call) -> Predicate:

@@ -432,13 +432,63 @@ def none_of(pred: Predicate) -> Predicate:
     return not_
 
 
-def matches_value(search: Callable[[str], object]) -> ValuePredicate:
-    """``search(text(value))`` finds a match (``re.Pattern.search``: unanchored)."""
+def matches_value(found: Callable[[str], bool]) -> ValuePredicate:
+    """``found(text(value))``: a compiled pattern's unanchored search (see compile_pattern)."""
 
     def matches(v: object) -> bool:
         if type(v) is str:
-            return search(v) is not None
+            return found(v)
         t = as_text(v)
-        return t is not None and search(t) is not None
+        return t is not None and found(t)
 
     return matches
+
+
+# --- regular expressions: RE2, linear in the text, never backtracking ------------------------
+
+
+class PatternError(ValueError):
+    """RE2 cannot compile a pattern; the message says why (the caller adds flag and field)."""
+
+
+# RE2's message, and what it means for someone who wrote a Python/PCRE pattern.
+_RE2_HINTS = (
+    (r"invalid escape sequence: \\[1-9gk]", "backreferences are not supported"),
+    (r"invalid perl operator: \(\?P$", "(?P<name>...) groups only; no backreferences"),
+    (r"invalid perl operator: \(\?<?[=!]", "lookahead and lookbehind are not supported"),
+    (r"invalid perl operator: \(\?>", "atomic groups are not supported"),
+    (r"bad repetition operator: .\+", "possessive quantifiers are not supported"),
+    (r"invalid escape sequence: \\Z", "write \\z for the end of the text"),
+    (r"invalid repetition size", "a counted repetition is at most {1000}"),
+    (r"pattern too large", "the compiled pattern is over RE2's memory budget"),
+)
+
+
+def compile_pattern(pattern: str) -> Callable[[str], bool]:
+    """``pattern`` compiled with RE2; returns ``found(text) -> bool`` (unanchored search).
+
+    RE2 matches in time linear in the text, so no pattern can make an evaluation (or a load
+    that checks a constraint) backtrack for ever; the price is that backreferences and
+    lookaround do not exist (docs/rules.md lists the dialect). ``re2`` is imported here, on
+    the first pattern, never by ``import flagkit``. Raises :class:`PatternError`.
+    """
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # the reason is raised; nothing goes to stderr
+    options.never_capture = True  # a yes/no answer needs no groups, and is faster without
+    try:
+        search = re2.compile(pattern.encode("utf-8"), options).search
+    except UnicodeEncodeError as exc:
+        raise PatternError("the pattern contains a lone surrogate") from exc
+    except re2.error as exc:
+        raw = exc.args[0] if exc.args else ""
+        reason = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        hint = next((h for p, h in _RE2_HINTS if re.match(p, reason)), None)
+        raise PatternError(f"{reason} (RE2: {hint})" if hint else reason) from exc
+
+    def found(text: str) -> bool:
+        # bytes in, so a lone surrogate (reachable from Python) cannot make encoding raise
+        return search(text.encode("utf-8", "surrogatepass")) is not None
+
+    return found
