@@ -87,6 +87,86 @@ def _no_constant(name: str) -> Any:
     raise DocumentError("non-standard JSON number", expected="a finite number", found=name)
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses to inf without ever calling parse_constant
+        raise DocumentError(
+            "JSON number out of range", expected="a finite number", found=_excerpt(text)
+        )
+    return value
+
+
+_REFUSED = object()  # what the locating re-read puts where the strict read refused a token
+
+
+def _located(text: str, err: DocumentError) -> DocumentError:
+    """``err`` naming the flag and field of the first token like the one refused.
+
+    The strict read's hooks see a key or a number but not where it sits; on this error path
+    only, the text is read again with hooks that mark such tokens instead of raising.
+    """
+    duplicate = err.message == "duplicate JSON key"
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            out[key] = _REFUSED if duplicate and key in out else value
+        return out
+
+    def number(token: str) -> Any:
+        value = float(token)
+        return value if duplicate or math.isfinite(value) else _REFUSED
+
+    try:
+        data = json.loads(
+            text,
+            object_pairs_hook=pairs,
+            parse_float=number,
+            parse_constant=lambda _: 0.0 if duplicate else _REFUSED,
+        )
+    except (ValueError, RecursionError):
+        return err
+    path = _path_to(data, _REFUSED)
+    if path is None:
+        return err
+    # the stored form's "version" is a string (or the refused token); a data-view flag that
+    # happens to be keyed "version" is an object
+    stored = isinstance(data, dict) and not isinstance(data.get("version", {}), dict)
+    flag, field = _place(path, data_view=not stored)
+    return DocumentError(
+        err.message,
+        flag=flag,
+        field=_render_path(field) or None,
+        expected=err.expected,
+        found=err.found,
+    )
+
+
+def _path_to(data: Any, target: object) -> list[int | str] | None:
+    """The keys and indexes leading to the first ``target`` in document order (no recursion)."""
+    parents: list[tuple[int | str, int]] = []  # (key or index, index of the parent entry)
+    stack: list[tuple[Any, int]] = [(data, -1)]
+    while stack:
+        value, at = stack.pop()
+        if value is target:
+            path: list[int | str] = []
+            while at >= 0:
+                step, at = parents[at]
+                path.append(step)
+            return path[::-1]
+        children: list[tuple[int | str, Any]]
+        if isinstance(value, dict):
+            children = list(value.items())
+        elif isinstance(value, list):
+            children = list(enumerate(value))
+        else:
+            continue
+        for step, child in reversed(children):
+            parents.append((step, at))
+            stack.append((child, len(parents) - 1))
+    return None
+
+
 def parse_json(body: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     """Parse a JSON document strictly; raises DocumentError, never anything else."""
     size = len(body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body)
@@ -106,9 +186,11 @@ def parse_json(body: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except DocumentError:
-        raise
+        return json.loads(
+            text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant, parse_float=_finite
+        )
+    except DocumentError as exc:
+        raise _located(text, exc) from None
     except (ValueError, RecursionError) as exc:
         where = (
             f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
@@ -267,17 +349,7 @@ def _translate(exc: ValidationError, *, data_view: bool) -> DocumentError:
         if not (isinstance(p, str) and (p in _TAGS or p.startswith(("list[", "function-"))))
     ]
     loc = [p for p in loc if p not in {"bool", "int", "float", "str", "constrained-str"}]
-    flag: str | None = None
-    field: list[int | str] = []
-    if data_view:
-        if loc:
-            flag = str(loc[0])
-            field = list(loc[1:])
-    elif len(loc) >= 2 and loc[0] in {"flags", "values"}:
-        flag = str(loc[1])
-        field = [loc[0], *loc[2:]]
-    else:
-        field = list(loc)
+    flag, field = _place(loc, data_view=data_view)
     found = first.get("input")
     more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     return DocumentError(
@@ -287,6 +359,15 @@ def _translate(exc: ValidationError, *, data_view: bool) -> DocumentError:
         expected=_expected(first),
         found=_excerpt(found),
     )
+
+
+def _place(loc: Sequence[int | str], *, data_view: bool) -> tuple[str | None, list[int | str]]:
+    """A location inside a document as (flag key, path inside the flag)."""
+    if data_view:
+        return (str(loc[0]), list(loc[1:])) if loc else (None, [])
+    if len(loc) >= 2 and loc[0] in {"flags", "values"}:
+        return str(loc[1]), [loc[0], *loc[2:]]
+    return None, list(loc)
 
 
 def _expected(error: Mapping[str, Any]) -> str:
