@@ -87,6 +87,11 @@ class _Counters:
     logged: set[str] = field(default_factory=set)
 
 
+def _refusal(exc: DocumentError) -> str:
+    """The refusal for logs and status: where and why, without ``found`` (it may quote a value)."""
+    return str(DocumentError(exc.message, flag=exc.flag, field=exc.field, expected=exc.expected))
+
+
 class Poller:
     def __init__(
         self,
@@ -263,7 +268,7 @@ class Poller:
             )
         except DocumentError as exc:
             c.rejected += 1
-            c.last_error = f"document {fetched.version!r} refused: {exc}"
+            c.last_error = f"document {fetched.version!r} refused: {_refusal(exc)}"
             # no traceback: the message says exactly what is wrong with the document
             log.error("flagkit: %s; keeping version %r", c.last_error, c.version)  # noqa: TRY400
             return False
@@ -336,7 +341,8 @@ class Poller:
                 max_bytes=self.polling.max_bytes,
             )
         except (OSError, ValueError, DocumentError) as exc:
-            log.warning("flagkit: ignoring unusable backup %s: %s", str(path), exc)
+            why = _refusal(exc) if isinstance(exc, DocumentError) else exc
+            log.warning("flagkit: ignoring unusable backup %s: %s", str(path), why)
             return False
         snapshot = replace(snapshot, meta={"from_backup": True})
         return self._publish(snapshot)
