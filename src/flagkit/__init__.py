@@ -23,6 +23,7 @@ from ._exceptions import (
     RuleError,
     SourceError,
 )
+from ._guard import AlarmGuard, AlarmState, CloudWatchAlarms, GuardStatus, RolloutEvent
 from ._hooks import EvaluationCounters, Exposure, Exposures, otel_attributes
 from ._poller import Polling, Status
 from ._source import Fetched, FileSource, Source, StaticSource
@@ -34,7 +35,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AgentSource",
+    "AlarmGuard",
+    "AlarmState",
     "AppConfigSource",
+    "CloudWatchAlarms",
     "DocumentError",
     "ErrorCode",
     "EvaluationCounters",
@@ -46,11 +50,13 @@ __all__ = [
     "FlagkitError",
     "Flags",
     "FlagsView",
+    "GuardStatus",
     "MissingExtraError",
     "PermanentSourceError",
     "Polling",
     "Reason",
     "RetryableSourceError",
+    "RolloutEvent",
     "RuleError",
     "Source",
     "SourceError",

@@ -50,8 +50,13 @@ def read_bytes(path: str) -> bytes:
         raise CliError(f"cannot read {path!r}: {exc.strerror}") from exc
 
 
-def load_snapshot(path: str, user_key: str) -> Any:
-    """The compiled snapshot of a document file; DocumentError propagates (exit 1)."""
+def load_snapshot(path: str, user_key: str, at: float | None = None) -> Any:
+    """The compiled snapshot of a document file; DocumentError propagates (exit 1).
+
+    ``at`` (seconds since the epoch) fixes the instant ramps are evaluated at (``--at``).
+    """
+    import time
+
     from ._snapshot import snapshot_from_bytes
     from ._source import content_version
 
@@ -61,7 +66,18 @@ def load_snapshot(path: str, user_key: str) -> Any:
         content_type=content_type_for(Path(path)),
         version=content_version(body),
         user_key=user_key,
+        wall=time.time if at is None else (lambda: at),
     )
+
+
+def parse_at(text: str) -> float:
+    """``--at``: an ISO 8601 instant with a zone (``2026-11-26T10:05:00Z``)."""
+    from ._ramp import RampSyntaxError, parse_start
+
+    try:
+        return parse_start(text)
+    except RampSyntaxError as exc:
+        raise argparse.ArgumentTypeError(f"expected {exc}") from None
 
 
 def parse_attrs(pairs: Sequence[str]) -> dict[str, Any]:
@@ -122,7 +138,7 @@ def _compiled(snapshot: Any, flag: str) -> Any:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    snapshot = load_snapshot(args.file, args.user_key)
+    snapshot = load_snapshot(args.file, args.user_key, args.at)
     flags = snapshot.flags
     multi = sum(1 for f in flags.values() if f.multi_variant)
     rules = sum(1 for f in flags.values() for r in f.rules if r is not None)
@@ -136,7 +152,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from ._client import FlagsView
 
-    snapshot = load_snapshot(args.file, args.user_key)
+    snapshot = load_snapshot(args.file, args.user_key, args.at)
     attrs = parse_attrs(args.attr)
     details = FlagsView(snapshot).details(args.flag, args.user, attrs)
     compiled = snapshot.flags.get(args.flag)
@@ -175,9 +191,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     from ._explain import explain, format_explanation
 
-    snapshot = load_snapshot(args.file, args.user_key)
+    snapshot = load_snapshot(args.file, args.user_key, args.at)
     compiled = _compiled(snapshot, args.flag)
-    exp = explain(compiled, args.user, parse_attrs(args.attr), user_key=args.user_key)
+    exp = explain(
+        compiled,
+        args.user,
+        parse_attrs(args.attr),
+        user_key=args.user_key,
+        now=snapshot.wall(),
+        version=snapshot.version,
+    )
     if args.json:
         print(json.dumps({**exp.as_dict(), "version": snapshot.version}, default=list))
     else:
@@ -211,24 +234,28 @@ def read_ids(path: str, user_key: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
-    snapshot = load_snapshot(args.file, args.user_key)
+    snapshot = load_snapshot(args.file, args.user_key, args.at)
     compiled = _compiled(snapshot, args.flag)
     base = parse_attrs(args.attr)
     ids = read_ids(args.ids, args.user_key)
     if not ids:
         raise CliError(f"{args.ids}: no ids")
-    counts = {o.index: 0 for o in compiled.outcomes}
+    # a ramp's "not yet" outcome gets its own row (ramp: true) beside the variants
+    choices = [*compiled.outcomes, *([compiled.off] if compiled.off is not None else [])]
+    counts = [0] * len(choices)
     for uid, own in ids:
-        counts[compiled.select(uid, {**base, **own} if own else base).index] += 1
+        chosen = compiled.select(uid, {**base, **own} if own else base)
+        counts[next(i for i, o in enumerate(choices) if o is chosen)] += 1
     total = len(ids)
     rows = [
         {
             "variant": o.name,
             "enabled": o.enabled,
-            "users": counts[o.index],
-            "share": counts[o.index] / total,
+            "users": counts[i],
+            "share": counts[i] / total,
+            **({"ramp": True} if o is compiled.off else {}),
         }
-        for o in compiled.outcomes
+        for i, o in enumerate(choices)
     ]
     on = sum(r["users"] for r in rows if r["enabled"])
     if args.json:
@@ -245,10 +272,11 @@ def cmd_coverage(args: argparse.Namespace) -> int:
         )
         return OK
     print(f"{args.flag} over {total:,} ids from {args.ids} (version {snapshot.version})")
-    width = max([len(str(r["variant"])) for r in rows] + [len("(basic flag)"), 7])
+    width = max([len(str(r["variant"])) for r in rows] + [len("(not yet in the ramp)"), 7])
     print(f"  {'variant':<{width}}  enabled  {'users':>9}  {'share':>8}")
     for r in rows:
         name = r["variant"] if r["variant"] is not None else "(basic flag)"
+        name = "(not yet in the ramp)" if r.get("ramp") else name
         flag_on = "on" if r["enabled"] else "off"
         print(f"  {name:<{width}}  {flag_on:<7}  {r['users']:>9,}  {r['share'] * 100:7.2f}%")
     print(f"  {'enabled, all variants':<{width + 9}}  {on:>9,}  {on / total * 100:7.2f}%")
@@ -323,6 +351,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="userId",
         metavar="KEY",
         help="the context key --user stands for in rules (default: userId)",
+    )
+    parser.add_argument(
+        "--at",
+        type=parse_at,
+        default=None,
+        metavar="TIME",
+        help="evaluate ramps at this instant (ISO 8601 with a zone; default: now)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._poller import Poller, Polling, Status
-from ._snapshot import EMPTY, Snapshot
+from ._snapshot import EMPTY, FlagGuard, Snapshot, overlay
 from ._source import Source
 from ._types import ErrorCode, EvaluationDetails, Reason
+
+if TYPE_CHECKING:
+    from ._explain import Explanation
+    from ._guard import AlarmGuard, RolloutEvent
+    from ._watch import RolloutWatcher
 
 __all__ = ["Flags", "FlagsView"]
 
@@ -25,6 +32,7 @@ log = logging.getLogger("flagkit")
 T = TypeVar("T")
 H = TypeVar("H", bound=Callable[..., None])  # an evaluation hook (see _hooks)
 Listener = Callable[[str | None, str | None], None]
+RolloutListener = Callable[["RolloutEvent"], None]
 
 _NOT_READY = "no flags document has been loaded yet"
 
@@ -198,6 +206,27 @@ class _Evaluating:
         """The version label of the document being served (None before the first)."""
         return self._snapshot.version
 
+    def explain(
+        self, flag: str, user_id: Any = None, attributes: Mapping[str, Any] | None = None
+    ) -> Explanation:
+        """Why ``flag`` gives this answer: each rule, each split's bucket, the ramp's step and
+        the next one, the guard. A tool, not the hot path; ``str()`` of it is the report
+        ``flagkit explain`` prints. Raises KeyError for a flag the snapshot lacks.
+        """
+        from ._explain import explain
+
+        snap = self._snapshot
+        compiled = snap.flags[flag]
+        context = _as_context(attributes)
+        return explain(
+            compiled,
+            user_id,
+            context,
+            user_key=snap.user_key,
+            now=snap.wall(),
+            version=snap.version,
+        )
+
     def _resolve(
         self,
         flag: str,
@@ -309,9 +338,15 @@ class Flags(_Evaluating):
             evaluation returns its default (reason ERROR, code PROVIDER_NOT_READY).
         backup_path: where to keep the last good document; loaded first at start.
         polling: a :class:`Polling` with intervals, backoff and the size cap.
-        on_change: a listener ``(old_version, new_version)`` called after each swap.
-        clock, wall: injectable monotonic and wall clocks (tests, Lambda freeze/thaw).
-        start: start the background poller now (False: call :meth:`refresh` yourself).
+        on_change: a listener ``(old_version, new_version)`` called after each swap (an
+            alarm guard holding or releasing a flag is a swap too, with the same version).
+        guard: an :class:`AlarmGuard` holding flags that name CloudWatch alarms
+            (``flagkit-alarms``) at their default while an alarm is in ALARM.
+        on_rollout: a listener ``(event)`` for ramp steps and guard trips (:class:`RolloutEvent`).
+        clock, wall: injectable monotonic and wall clocks (tests, Lambda freeze/thaw); ramps
+            read ``wall``.
+        start: start the background poller now (False: call :meth:`refresh` yourself, and
+            :meth:`check_rollouts` for the guard and ramp-step events).
     """
 
     def __init__(
@@ -323,12 +358,25 @@ class Flags(_Evaluating):
         backup_path: str | os.PathLike[str] | None = None,
         polling: Polling | None = None,
         on_change: Listener | None = None,
+        guard: AlarmGuard | None = None,
+        on_rollout: RolloutListener | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         start: bool = True,
     ) -> None:
         self._snapshot = EMPTY
+        self._base = EMPTY  # the document's snapshot, before the guard's decisions
+        self._guard = guard
+        self._guards: dict[str, FlagGuard] = {}
+        self._steps: dict[tuple[str, object], int] = {}  # ramp steps announced
+        self._write_lock = threading.RLock()  # writers only: poller, guard, overrides
+        self._wall = wall
         self._listeners: tuple[Listener, ...] = (on_change,) if on_change is not None else ()
+        self._rollout_listeners: tuple[RolloutListener, ...] = (
+            (on_rollout,) if on_rollout is not None else ()
+        )
+        self._watcher: RolloutWatcher | None = None
+        self._threads = start
         self.source = source
         self._poller = Poller(
             source,
@@ -341,12 +389,39 @@ class Flags(_Evaluating):
         )
         self._poller.load_backup()
         if start:
+            if guard is not None:
+                self._start_watcher()
             self._poller.start()
             if wait > 0:
                 self._poller.wait_ready(wait)
 
     # The swap. One reference assignment; readers never lock (see the module docstring).
     def _publish(self, snapshot: Snapshot) -> None:
+        """A new document snapshot (poller, backup, overrides): apply the guard, swap it in."""
+        with self._write_lock:
+            self._base = snapshot
+            events = self._apply_guard(force=True)
+            events += self._ramp_steps(self._wall())
+        self._emit(events)
+        if self._threads and any(
+            f.rollout is not None and f.rollout.ramp is not None for f in snapshot.flags.values()
+        ):
+            self._start_watcher()
+        if self._watcher is not None:
+            self._watcher.wake()
+
+    def _apply_guard(self, *, force: bool) -> list[RolloutEvent]:
+        """Swap in the base with the guard's current decisions (the write lock is held)."""
+        events: list[RolloutEvent] = []
+        guards: dict[str, FlagGuard] = {}
+        if self._guard is not None:
+            guards, events = self._guard.decide(self._base, self._wall())
+        if force or guards != self._guards:
+            self._guards = guards
+            self._swap(overlay(self._base, guards))
+        return events
+
+    def _swap(self, snapshot: Snapshot) -> None:
         old = self._snapshot
         self._snapshot = snapshot
         for listener in self._listeners:
@@ -354,6 +429,87 @@ class Flags(_Evaluating):
                 listener(old.version, snapshot.version)
             except Exception:
                 log.exception("flagkit: a change listener raised; the poller carries on")
+
+    def _emit(self, events: list[RolloutEvent]) -> None:
+        for event in events:
+            log.info("flagkit: %s %s: %s", event.kind, event.flag, event.message)
+            for listener in self._rollout_listeners:
+                try:
+                    listener(event)
+                except Exception:
+                    log.exception("flagkit: a rollout listener raised; carrying on")
+
+    def _start_watcher(self) -> None:
+        if self._watcher is None:
+            from ._watch import RolloutWatcher
+
+            with self._write_lock:
+                if self._watcher is None:
+                    self._watcher = RolloutWatcher(self, self._wall)
+        self._watcher.start()
+
+    def _rollout_round(self) -> float:
+        """One round of the rollout thread; returns the wall time the next one is due."""
+        self.check_rollouts()
+        now = self._wall()
+        due = now + (self._guard.interval if self._guard is not None else 300.0)
+        offsets = self._guards
+        for key, flag in self._snapshot.flags.items():
+            ramp = flag.rollout.ramp if flag.rollout is not None else None
+            if ramp is not None:
+                guard = offsets.get(key)
+                step = ramp.at(now, guard.offset if guard else 0.0)
+                if step.next_at is not None:
+                    due = min(due, step.next_at)
+        return due
+
+    def check_rollouts(self) -> bool:
+        """Poll the alarm guard now and announce ramp steps that have begun.
+
+        The rollout thread does this on its own; call it yourself with ``start=False``.
+        Returns True when the served snapshot changed (a flag held or released).
+        """
+        guard = self._guard
+        now = self._wall()
+        if guard is not None:
+            guard.poll(self._base.alarm_names, now)
+        before = self._snapshot
+        with self._write_lock:
+            events = self._apply_guard(force=False)
+            events += self._ramp_steps(now)
+        self._emit(events)
+        return self._snapshot is not before
+
+    def _ramp_steps(self, now: float) -> list[RolloutEvent]:
+        from ._guard import RolloutEvent
+
+        events = []
+        seen: dict[tuple[str, object], int] = {}
+        for key, flag in self._snapshot.flags.items():
+            ramp = flag.rollout.ramp if flag.rollout is not None else None
+            if ramp is None or (flag.guard is not None and flag.guard.tripped):
+                continue
+            offset = flag.guard.offset if flag.guard is not None else 0.0
+            step = ramp.at(now, offset)
+            ident = (key, ramp)
+            seen[ident] = step.index
+            if step.index > self._steps.get(ident, step.index):
+                events.append(
+                    RolloutEvent(
+                        "ramp-step",
+                        key,
+                        now,
+                        f"step {step.index + 1} of {len(ramp.steps)}: {step.pct:g} %",
+                        pct=step.pct,
+                    )
+                )
+        self._steps = seen
+        return events
+
+    def on_rollout(self, listener: RolloutListener) -> RolloutListener:
+        """Register ``listener(event)`` for ramp steps and guard trips; returns it."""
+        self._rollout_listeners = (*self._rollout_listeners, listener)
+        return listener
 
     def on_change(self, listener: Listener) -> Listener:
         """Register ``listener(old_version, new_version)``; returns it (usable as a decorator)."""
@@ -392,10 +548,15 @@ class Flags(_Evaluating):
         return self._snapshot.ready
 
     def status(self) -> Status:
-        return self._poller.status()
+        status = self._poller.status()
+        if self._guard is not None:
+            status = replace(status, guard=self._guard.status())
+        return status
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop polling; evaluations keep answering from the last snapshot. Idempotent."""
+        if self._watcher is not None:
+            self._watcher.close(timeout)
         self._poller.close(timeout)
 
     def __enter__(self) -> Flags:

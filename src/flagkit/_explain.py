@@ -54,6 +54,12 @@ class Explanation:
     chosen: Outcome
     multi_variant: bool
     variants: tuple[VariantTrace, ...] = field(default=())
+    ramp: str | None = None  # the ramp's step now, the next one, and this context's bucket
+    guard: str | None = None  # what the alarm guard is doing to the flag
+    version: str | None = None
+
+    def __str__(self) -> str:
+        return format_explanation(self, version=self.version)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready form (``flagkit explain --json``)."""
@@ -65,6 +71,8 @@ class Explanation:
             "enabled": self.chosen.enabled,
             "reason": self.chosen.reason.value,
             "values": dict(self.chosen.values),
+            "ramp": self.ramp,
+            "guard": self.guard,
             "variants": [
                 {
                     "index": v.index,
@@ -184,14 +192,56 @@ class _Tracer:
         )
 
 
+def _ramp_line(
+    compiled: CompiledFlag,
+    user_id: Any,
+    attributes: dict[str, Any] | None,
+    now: float,
+    user_key: str,
+) -> str | None:
+    ramp = compiled.rollout.ramp if compiled.rollout is not None else None
+    if ramp is None:
+        return None
+    offset = compiled.guard.offset if compiled.guard is not None else 0.0
+    line = ramp.describe(now, offset)
+    pct = ramp.at(now, offset).pct
+    text = _split_text(resolve(ramp.by, user_id, attributes, user_key=user_key))
+    if pct >= 100:
+        return f"{line}; everyone is in"
+    if text is None:
+        return f"{line}; ${ramp.by} is missing: not in the ramp below 100 %"
+    b = bucket(text, ramp.seed)
+    verdict = "in" if b < pct_units(pct) else "not yet in"
+    return f"{line}; ${ramp.by} bucket {b} of {BUCKETS} (seed {ramp.seed!r}) -> {verdict}"
+
+
+def _guard_line(compiled: CompiledFlag) -> str | None:
+    rollout = compiled.rollout
+    if rollout is None or not rollout.alarms:
+        return None
+    names = ", ".join(rollout.alarms)
+    guard = compiled.guard
+    if guard is not None and guard.tripped:
+        firing = ", ".join(guard.alarms) or names
+        return f"HELD at its default by alarm(s) {firing} ({rollout.on_clear})"
+    return f"guarded by alarm(s) {names} ({rollout.on_clear}); not held"
+
+
 def explain(
     compiled: CompiledFlag,
     user_id: Any,
     attributes: dict[str, Any] | None,
     *,
     user_key: str = "userId",
+    now: float | None = None,
+    version: str | None = None,
 ) -> Explanation:
-    """Explain ``compiled`` for one context: every variant tried, every sub-expression's value."""
+    """Explain ``compiled`` for one context: every variant tried, every sub-expression's value.
+
+    ``now`` (wall clock) places a ramp; it should be the time the snapshot's ramps read.
+    """
+    import time
+
     chosen = compiled.select(user_id, attributes)
     traces: list[VariantTrace] = []
     reached = True
@@ -215,8 +265,17 @@ def explain(
         )
         if hit:
             reached = False
+    at = time.time() if now is None else now
     return Explanation(
-        compiled.key, user_id, attributes, chosen, compiled.multi_variant, tuple(traces)
+        compiled.key,
+        user_id,
+        attributes,
+        chosen,
+        compiled.multi_variant,
+        tuple(traces),
+        ramp=_ramp_line(compiled, user_id, attributes, at, user_key),
+        guard=_guard_line(compiled),
+        version=version,
     )
 
 
@@ -225,9 +284,14 @@ def format_explanation(exp: Explanation, *, version: str | None) -> str:
     out: list[str] = []
     who = f"user {_show(exp.user_id)}" if exp.user_id is not None else "no user id"
     out.append(f"flag {exp.flag!r} (version {version}), {who}, attributes {_show(exp.attributes)}")
+    if exp.guard is not None:
+        out.append(exp.guard)
+    if exp.ramp is not None:
+        out.append(exp.ramp)
     if not exp.multi_variant:
-        state = "on" if exp.chosen.enabled else "off"
-        out.append(f"a basic flag: {state} for everyone, no rules to evaluate")
+        state = "on" if (exp.variants and exp.variants[0].enabled) else "off"
+        ramped = " (for those the ramp admits)" if exp.ramp is not None else " for everyone"
+        out.append(f"a basic flag: {state}{ramped}, no rules to evaluate")
     else:
         out.append("variants are tried in order; the first whose rule is true wins")
         for v in exp.variants:

@@ -28,10 +28,13 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._exceptions import DocumentError, PermanentSourceError, RetryableSourceError, SourceError
 from ._snapshot import Snapshot, snapshot_from_bytes
+
+if TYPE_CHECKING:
+    from ._guard import GuardStatus
 from ._source import Fetched, Source, content_version
 
 __all__ = ["Poller", "Polling", "Status"]
@@ -70,6 +73,7 @@ class Status:
     errors: int
     swaps: int
     rejected: int
+    guard: GuardStatus | None = None  # the alarm guard's picture, when the client has one
 
 
 @dataclass(slots=True)
@@ -265,6 +269,7 @@ class Poller:
                 version=fetched.version,
                 user_key=self.user_key,
                 max_bytes=self.polling.max_bytes,
+                wall=self._wall,
             )
         except DocumentError as exc:
             c.rejected += 1
@@ -339,6 +344,7 @@ class Poller:
                 version=fetched.version,
                 user_key=self.user_key,
                 max_bytes=self.polling.max_bytes,
+                wall=self._wall,
             )
         except (OSError, ValueError, DocumentError) as exc:
             why = _refusal(exc) if isinstance(exc, DocumentError) else exc

@@ -10,22 +10,38 @@ Each flag compiles to two closures chosen at build time by the flag's shape:
   an evaluation allocates nothing);
 * ``enabled(user_id, attributes) -> bool`` — for the common "one rule, then default" flag with
   ``enabled`` true/false this *is* the rule's predicate: no extra call on the hot path.
+
+A flag with a scheduled ramp (``_rollout``) is wrapped once more: a gate that reads the wall
+clock and admits the ramp's current share, the rest getting the default. An alarm guard never
+touches these closures: when it trips, :func:`overlay` builds a new snapshot in which the flag
+is the constant default (reason GUARDED), and the client swaps that in like any other.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
 from ._exceptions import DocumentError, RuleError
+from ._ramp import ramp_gate
+from ._rollout import Rollout, split_rollout
 from ._rules import CompiledRule, compile_rule
 from ._rules_compile import hasher
 from ._spec import FlagSpec, VariantSpec
 from ._types import Reason
 
-__all__ = ["EMPTY", "CompiledFlag", "Outcome", "Snapshot", "build_snapshot"]
+__all__ = [
+    "EMPTY",
+    "CompiledFlag",
+    "FlagGuard",
+    "Outcome",
+    "Snapshot",
+    "build_snapshot",
+    "overlay",
+]
 
 Predicate = Callable[[Any, "dict[str, Any] | None"], bool]
 
@@ -51,11 +67,27 @@ class CompiledFlag:
     rules: tuple[CompiledRule | None, ...]
     attributes: frozenset[str]
     multi_variant: bool
+    spec: FlagSpec | None = None  # what it was compiled from (guard overlays recompile)
+    rollout: Rollout | None = None  # its ramp and alarms (the flagkit-* attributes)
+    off: Outcome | None = None  # served outside the ramp: the default variant (or off)
+    guard: FlagGuard | None = None  # set on the copies an alarm-guard overlay makes
 
     @property
     def constant(self) -> bool:
         """Every variant gives the same ``enabled``: no rule can change the answer."""
-        return len({o.enabled for o in self.outcomes}) == 1
+        answers = {o.enabled for o in self.outcomes}
+        if self.off is not None:
+            answers.add(self.off.enabled)
+        return len(answers) == 1
+
+
+@dataclass(frozen=True, slots=True)
+class FlagGuard:
+    """What the alarm guard decided for one flag: held at its default, and/or a paused ramp."""
+
+    tripped: bool
+    offset: float = 0.0  # seconds the ramp's schedule is shifted by past pauses
+    alarms: tuple[str, ...] = ()  # the alarms in ALARM when it tripped
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +101,17 @@ class Snapshot:
     version: str | None
     ready: bool = True
     meta: Mapping[str, Any] = field(default_factory=dict)
+    user_key: str = "userId"
+    wall: Callable[[], float] = time.time  # the clock ramps read
+
+    @property
+    def alarm_names(self) -> tuple[str, ...]:
+        """Every alarm a flag of this snapshot names, once each (what the guard describes)."""
+        names: dict[str, None] = {}
+        for flag in self.flags.values():
+            if flag.rollout is not None:
+                names.update(dict.fromkeys(flag.rollout.alarms))
+        return tuple(names)
 
     def __repr__(self) -> str:
         return f"Snapshot(version={self.version!r}, flags={len(self.flags)}, ready={self.ready})"
@@ -80,20 +123,83 @@ EMPTY = Snapshot(
 
 
 def build_snapshot(
-    specs: tuple[FlagSpec, ...], *, version: str | None, user_key: str = "userId"
+    specs: tuple[FlagSpec, ...],
+    *,
+    version: str | None,
+    user_key: str = "userId",
+    wall: Callable[[], float] = time.time,
 ) -> Snapshot:
     """Compile every flag; a rule error names the flag and the variant."""
     flags: dict[str, CompiledFlag] = {}
     for spec in specs:
-        flags[spec.key] = _compile_flag(spec, user_key)
-    enabled: dict[str, Predicate | bool] = {
+        plain, rollout = split_rollout(spec, user_key=user_key)
+        flags[spec.key] = _compile_flag(plain, user_key, rollout, wall)
+    return Snapshot(
+        flags=flags,
+        enabled_fns=_enabled_fns(flags),
+        version=version,
+        user_key=user_key,
+        wall=wall,
+    )
+
+
+def _enabled_fns(flags: Mapping[str, CompiledFlag]) -> dict[str, Predicate | bool]:
+    return {
         key: flag.outcomes[0].enabled if flag.constant else flag.enabled
         for key, flag in flags.items()
     }
-    return Snapshot(flags=flags, enabled_fns=enabled, version=version)
 
 
-def _compile_flag(spec: FlagSpec, user_key: str) -> CompiledFlag:
+def overlay(base: Snapshot, guards: Mapping[str, FlagGuard]) -> Snapshot:
+    """``base`` with the guard's decisions applied: tripped flags held at their default.
+
+    Returns ``base`` itself when no decision changes anything. Only the flags named are
+    rebuilt; the rest are shared with ``base``.
+    """
+    changed: dict[str, CompiledFlag] = {}
+    for key, guard in guards.items():
+        flag = base.flags.get(key)
+        if flag is None or flag.spec is None or (not guard.tripped and not guard.offset):
+            continue
+        if guard.tripped:
+            changed[key] = _held(flag, guard)
+        elif flag.rollout is not None and flag.rollout.ramp is not None:
+            recompiled = _compile_flag(
+                flag.spec, base.user_key, flag.rollout, base.wall, guard.offset
+            )
+            changed[key] = replace(recompiled, guard=guard)
+    if not changed:
+        return base
+    flags = {**base.flags, **changed}
+    return replace(base, flags=flags, enabled_fns=_enabled_fns(flags))
+
+
+def _held(flag: CompiledFlag, guard: FlagGuard) -> CompiledFlag:
+    if flag.multi_variant:  # the default variant, attributes and all
+        held = replace(flag.outcomes[-1], reason=Reason.GUARDED, rule=None)
+    else:  # a basic flag: off
+        held = Outcome(None, False, MappingProxyType({}), Reason.GUARDED, 0, None)
+    on = held.enabled
+
+    def select_held(user_id: Any, attributes: dict[str, Any] | None) -> Outcome:
+        return held
+
+    def enabled_held(user_id: Any, attributes: dict[str, Any] | None) -> bool:
+        return on
+
+    # every outcome is the held one, so ``constant`` holds and the hot path stores the bool
+    return replace(
+        flag, select=select_held, enabled=enabled_held, outcomes=(held,), off=None, guard=guard
+    )
+
+
+def _compile_flag(
+    spec: FlagSpec,
+    user_key: str,
+    rollout: Rollout | None = None,
+    wall: Callable[[], float] = time.time,
+    offset: float = 0.0,
+) -> CompiledFlag:
     rules: list[CompiledRule | None] = []
     outcomes: list[Outcome] = []
     for i, variant in enumerate(spec.variants):
@@ -108,11 +214,22 @@ def _compile_flag(spec: FlagSpec, user_key: str) -> CompiledFlag:
         outcomes.append(
             Outcome(variant.name, variant.enabled, variant.values, reason, i, variant.rule)
         )
+    off: Outcome | None = None
+    if rollout is not None and rollout.ramp is not None:
+        last = outcomes[-1]
+        if spec.multi_variant:
+            off = replace(last, reason=Reason.RAMP)
+        else:  # a basic flag: in the ramp, its state; not yet, off
+            outcomes[0] = replace(last, reason=Reason.RAMP)
+            off = Outcome(None, False, MappingProxyType({}), Reason.RAMP, 0, None)
     ladder = _ladder(rules, tuple(outcomes))
     if ladder is not None:
         select, enabled = ladder
     else:
         select, enabled = _closures(tuple(r.test if r else None for r in rules), tuple(outcomes))
+    if off is not None and rollout is not None and rollout.ramp is not None:
+        gate = ramp_gate(rollout.ramp, user_key=user_key, wall=wall, offset=offset)
+        select, enabled = _gated(gate, select, enabled, off)
     return CompiledFlag(
         key=spec.key,
         select=select,
@@ -121,7 +238,35 @@ def _compile_flag(spec: FlagSpec, user_key: str) -> CompiledFlag:
         rules=tuple(rules),
         attributes=spec.attributes | frozenset(k for o in outcomes for k in o.values),
         multi_variant=spec.multi_variant,
+        spec=spec,
+        rollout=rollout,
+        off=off,
     )
+
+
+def _gated(
+    gate: Predicate,
+    select: Callable[[Any, dict[str, Any] | None], Outcome],
+    enabled: Predicate,
+    off: Outcome,
+) -> tuple[Callable[[Any, dict[str, Any] | None], Outcome], Predicate]:
+    """Outside the ramp's current share: ``off``; inside: the flag's own rules."""
+    off_on = off.enabled
+
+    def select_ramped(user_id: Any, attributes: dict[str, Any] | None) -> Outcome:
+        return select(user_id, attributes) if gate(user_id, attributes) else off
+
+    if not off_on:
+
+        def enabled_ramped(user_id: Any, attributes: dict[str, Any] | None) -> bool:
+            return gate(user_id, attributes) and enabled(user_id, attributes)
+
+    else:
+
+        def enabled_ramped(user_id: Any, attributes: dict[str, Any] | None) -> bool:
+            return enabled(user_id, attributes) if gate(user_id, attributes) else True
+
+    return select_ramped, enabled_ramped
 
 
 def _compile_variant_rule(
@@ -241,6 +386,7 @@ def snapshot_from_bytes(
     version: str | None = None,
     user_key: str = "userId",
     max_bytes: int | None = None,
+    wall: Callable[[], float] = time.time,
 ) -> Snapshot:
     """Parse, validate and compile one document; raises DocumentError (and only that)."""
     from ._document import DEFAULT_MAX_BYTES, load_document, parse_json
@@ -263,4 +409,4 @@ def snapshot_from_bytes(
             expected="application/json or application/ion",
             found=repr(content_type),
         )
-    return build_snapshot(specs, version=version, user_key=user_key)
+    return build_snapshot(specs, version=version, user_key=user_key, wall=wall)

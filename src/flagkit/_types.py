@@ -23,6 +23,8 @@ class Reason(str, Enum):
     SPLIT = "SPLIT"  # a variant rule containing a split matched
     DEFAULT = "DEFAULT"  # no rule matched: the default (last) variant
     DISABLED = "DISABLED"  # an attribute was asked of a disabled flag/variant: caller's default
+    RAMP = "RAMP"  # a scheduled ramp decided: in (the flag's state) or not yet (the default)
+    GUARDED = "GUARDED"  # an alarm guard is holding the flag at its default (off) variant
     STALE = "STALE"  # reserved for integrations: the snapshot is older than a threshold
     ERROR = "ERROR"  # the caller's default, because of the error code
 

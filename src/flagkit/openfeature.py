@@ -57,7 +57,11 @@ T = TypeVar("T")
 ObjectValue = Sequence[FlagValueType] | Mapping[str, FlagValueType]
 
 # flagkit's enums carry OpenFeature's names; these tables are the whole mapping.
-_REASONS: dict[FkReason, Reason] = {r: Reason(r.value) for r in FkReason}
+# RAMP and GUARDED have no OpenFeature name: the spec allows other strings, so they pass as is
+_OF_REASONS = {r.value for r in Reason}
+_REASONS: dict[FkReason, Reason | str] = {
+    r: Reason(r.value) if r.value in _OF_REASONS else r.value for r in FkReason
+}
 _CODES: dict[FkErrorCode, ErrorCode] = {c: ErrorCode(c.value) for c in FkErrorCode}
 
 

@@ -12,7 +12,9 @@ __all__ = [
     "RecordedSession",
 ]
 from flagkit.testing._agent import AgentRequest, LocalAppConfigAgent
+from flagkit.testing._alarms import StaticAlarms
 from flagkit.testing._overrides import FlagBuilder, FlagData, FlagDataSource, override
 
 __all__ += ["FlagBuilder", "FlagData", "FlagDataSource", "override"]
 __all__ += ["AgentRequest", "LocalAppConfigAgent"]
+__all__ += ["StaticAlarms"]

@@ -227,7 +227,7 @@ class _Overlays:
     def __init__(self, flags: Flags) -> None:
         self.lock = threading.RLock()
         self.layers: list[Snapshot] = []
-        self.base: Snapshot = flags._snapshot
+        self.base: Snapshot = flags._base
         self.flags_ref = weakref.ref(flags)
 
     def on_swap(self, old_version: str | None, new_version: str | None) -> None:
@@ -236,7 +236,7 @@ class _Overlays:
         if flags is None:
             return
         with self.lock:
-            current = flags._snapshot
+            current = flags._base  # the document, not an alarm guard's view of it
             if _MARK in current.meta:
                 return  # our own swap
             self.base = current
@@ -255,14 +255,16 @@ class _Overlays:
             enabled_fns=enabled,
             version=self.base.version,
             meta={_MARK: True},
+            user_key=self.base.user_key,
+            wall=self.base.wall,
         )
 
     def push(self, layer: Snapshot) -> None:
         flags = self.flags_ref()
         assert flags is not None
         with self.lock:
-            if _MARK not in flags._snapshot.meta:
-                self.base = flags._snapshot
+            if _MARK not in flags._base.meta:
+                self.base = flags._base
             self.layers.append(layer)
             flags._publish(self._compose())
 

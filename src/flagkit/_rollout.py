@@ -1,0 +1,146 @@
+"""flagkit's document extension for progressive delivery: ramps and alarm guards.
+
+The extension travels as ordinary AppConfig flag attributes whose names start with ``flagkit-``,
+so a document that uses it is still a valid ``AWS.AppConfig.FeatureFlags`` document (AppConfig
+checks them against the attribute definitions like any other), and the attributes survive into
+the data view AppConfig serves for enabled flags. On a multi-variant flag they sit on the default
+(last) variant, the one the ramp and the guard fall back to. flagkit takes them out of the
+flag's values at load time: callers never see them as attributes.
+
+    flagkit-ramp          "Canary10Percent5Minutes" | "Linear10PercentEvery1Minute" | custom steps
+    flagkit-ramp-start    "2026-11-26T10:00:00Z" (required with a ramp)
+    flagkit-ramp-by       the context key to bucket by (default: the user key)
+    flagkit-ramp-seed     the bucketing seed (default: the flag key, as for ``split``)
+    flagkit-alarms        ["checkout-5xx", ...] CloudWatch alarm names (at most 10)
+    flagkit-alarm-clear   "stay-off" (default) | "resume"
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Any, Literal
+
+from ._exceptions import DocumentError
+from ._ramp import Ramp, RampSyntaxError, parse_ramp
+from ._spec import FlagSpec
+
+__all__ = ["ATTRIBUTES", "PREFIX", "Rollout", "split_rollout"]
+
+PREFIX = "flagkit-"
+RAMP = "flagkit-ramp"
+RAMP_START = "flagkit-ramp-start"
+RAMP_BY = "flagkit-ramp-by"
+RAMP_SEED = "flagkit-ramp-seed"
+ALARMS = "flagkit-alarms"
+ALARM_CLEAR = "flagkit-alarm-clear"
+ATTRIBUTES = (RAMP, RAMP_START, RAMP_BY, RAMP_SEED, ALARMS, ALARM_CLEAR)
+MAX_ALARMS = 10
+ALARM_NAME_CHARS = 255  # CloudWatch's limit
+OnClear = Literal["stay-off", "resume"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    """A flag's ramp (or None) and the alarms guarding it (possibly none)."""
+
+    ramp: Ramp | None
+    alarms: tuple[str, ...]
+    on_clear: OnClear
+
+
+def split_rollout(spec: FlagSpec, *, user_key: str) -> tuple[FlagSpec, Rollout | None]:
+    """Take the ``flagkit-*`` attributes out of ``spec`` and parse them.
+
+    Raises DocumentError naming the flag and the attribute when one is unknown, misplaced or
+    malformed.
+    """
+    last = len(spec.variants) - 1
+    found: dict[str, Any] = {}
+    where = ""
+    for i, variant in enumerate(spec.variants):
+        here = f"_variants[{i}].attributeValues." if spec.multi_variant else ""
+        ours = {k: v for k, v in variant.values.items() if k.startswith(PREFIX)}
+        if not ours:
+            continue
+        if i != last:
+            raise DocumentError(
+                "flagkit settings belong on the default variant",
+                flag=spec.key,
+                field=here + next(iter(ours)),
+                expected="flagkit-* attributes on the last (default) variant only",
+                found=f"on variant {variant.name!r}",
+            )
+        found, where = ours, here
+    names = frozenset(n for n in spec.attributes if n.startswith(PREFIX))
+    if not found:
+        if not names:
+            return spec, None
+        return replace(spec, attributes=spec.attributes - names), None
+    for name in found:
+        if name not in ATTRIBUTES:
+            raise DocumentError(
+                "unknown flagkit setting",
+                flag=spec.key,
+                field=where + name,
+                expected=f"one of {', '.join(ATTRIBUTES)}",
+                found=repr(name),
+            )
+    rollout = _parse(spec.key, where, found, user_key)
+    variants = list(spec.variants)
+    default = variants[last]
+    kept = {k: v for k, v in default.values.items() if not k.startswith(PREFIX)}
+    variants[last] = replace(default, values=MappingProxyType(kept))
+    stripped = replace(
+        spec, variants=tuple(variants), attributes=spec.attributes - names - frozenset(found)
+    )
+    return stripped, rollout
+
+
+def _parse(flag: str, where: str, found: dict[str, Any], user_key: str) -> Rollout:
+    def fail(name: str, expected: str, value: Any = None) -> DocumentError:
+        text = repr(found.get(name) if value is None else value)
+        return DocumentError(
+            "invalid flagkit setting",
+            flag=flag,
+            field=where + name,
+            expected=expected,
+            found=text if len(text) <= 80 else text[:77] + "...",
+        )
+
+    def text(name: str) -> str | None:
+        value = found.get(name)
+        if value is None or (isinstance(value, str) and value.strip()):
+            return value
+        raise fail(name, "a non-empty string")
+
+    ramp: Ramp | None = None
+    schedule, start = text(RAMP), text(RAMP_START)
+    if schedule is not None:
+        if start is None:
+            raise fail(RAMP_START, "a start instant such as 2026-11-26T10:00:00Z", "none")
+        try:
+            ramp = parse_ramp(
+                schedule, start, by=text(RAMP_BY) or user_key, seed=text(RAMP_SEED) or flag
+            )
+        except RampSyntaxError as exc:
+            bad = RAMP_START if "date-time" in str(exc) else RAMP
+            raise fail(bad, str(exc)) from None
+    else:
+        for orphan in (RAMP_START, RAMP_BY, RAMP_SEED):
+            if orphan in found:
+                raise fail(RAMP, f"a schedule (needed by {orphan})", "none")
+    raw = found.get(ALARMS, ())
+    alarms = (raw,) if isinstance(raw, str) else raw
+    if (
+        not isinstance(alarms, tuple)
+        or len(alarms) > MAX_ALARMS
+        or not all(isinstance(a, str) and 0 < len(a) <= ALARM_NAME_CHARS for a in alarms)
+    ):
+        raise fail(ALARMS, f"an alarm name or a list of at most {MAX_ALARMS} alarm names")
+    clear = found.get(ALARM_CLEAR, "stay-off")
+    if clear not in ("stay-off", "resume"):
+        raise fail(ALARM_CLEAR, "'stay-off' or 'resume'")
+    if ALARM_CLEAR in found and not alarms:
+        raise fail(ALARMS, f"alarm names (needed by {ALARM_CLEAR})", "none")
+    return Rollout(ramp, tuple(dict.fromkeys(alarms)), clear)
