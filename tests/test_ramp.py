@@ -435,3 +435,46 @@ def test_cli_explain_at_an_instant(tmp_path: Path) -> None:
     assert "True" in late.stdout or "true" in late.stdout
     bad = run("--at", "noon", "eval", str(path), "checkout")
     assert bad.returncode == 2
+
+
+# --- the JSON Schema covers the extension ----------------------------------------------------
+
+
+def test_schema_covers_the_settings_and_stored_constraints_accept_valid_ones() -> None:
+    from flagkit._cli_schema import document_schema
+    from flagkit._rollout import constraints
+    from test_cli import _Draft4
+
+    schema = document_schema()
+    v = _Draft4(schema)
+    good = ramped(**{"flagkit-alarms": ["checkout-5xx"], "flagkit-alarm-clear": "resume"})
+    assert v.ok(schema, good)
+    flagkit.validate(good)
+    for bad in (
+        ramped("Canary10Percent"),
+        ramped(**{"flagkit-ramp-start": "noon"}),
+        ramped(**{"flagkit-alarm-clear": "later", "flagkit-alarms": "a"}),
+        ramped(**{"flagkit-alarms": [f"a{i}" for i in range(11)]}),
+    ):
+        assert not v.ok(schema, bad), bad
+        with pytest.raises(flagkit.DocumentError):
+            flagkit.validate(bad)
+    # a stored document declaring the settings with flagkit's constraints, as AppConfig checks them
+    doc = {
+        "version": "1",
+        "flags": {"checkout": {"name": "Checkout", "attributes": constraints()}},
+        "values": {
+            "checkout": {
+                "enabled": True,
+                "flagkit-ramp": "Linear10PercentEvery1Minute",
+                "flagkit-ramp-start": START,
+                "flagkit-alarms": ["checkout-5xx"],
+                "flagkit-alarm-clear": "resume",
+            }
+        },
+    }
+    assert v.ok(schema, doc)
+    assert flagkit.validate(doc) == 1
+    doc["values"]["checkout"]["flagkit-ramp-start"] = "2026-11-26 10:00"
+    with pytest.raises(flagkit.DocumentError, match="constraints"):
+        flagkit.validate(doc)

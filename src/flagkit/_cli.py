@@ -286,6 +286,11 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     from ._cli_schema import document_schema
 
+    if args.form == "rollout-attributes":
+        from ._rollout import constraints
+
+        print(json.dumps(constraints(), indent=2))
+        return OK
     print(json.dumps(document_schema(args.form), indent=2, ensure_ascii=False))
     return OK
 
@@ -391,9 +396,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print a JSON Schema (draft 4) of accepted documents")
     p.add_argument(
         "--form",
-        choices=("any", "stored", "data-view"),
+        choices=("any", "stored", "data-view", "rollout-attributes"),
         default="any",
-        help="the stored document, AppConfig's data view, or either (default)",
+        help="the stored document, AppConfig's data view, or either (default); "
+        "rollout-attributes: the flagkit-* attribute definitions for a stored document",
     )
     p.set_defaults(func=cmd_schema)
 

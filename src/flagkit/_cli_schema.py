@@ -6,6 +6,10 @@ dialect AppConfig's JSON Schema validators use: ``$defs`` become ``definitions``
 becomes a one-element ``enum``, pydantic's ``discriminator`` hint and titles go, and maps keyed
 by flag or attribute keys get ``patternProperties`` with ``additionalProperties: false``.
 
+flagkit's progressive-delivery settings (``flagkit-ramp``, ``flagkit-alarms``, ...: see
+``_rollout``) are ordinary attribute values to AppConfig; the schema names each with its own
+shape, wherever attribute values can sit.
+
 A schema cannot say everything: that the default variant comes last without a rule, that rule
 text parses, that attribute values meet their definitions' constraints. ``flagkit validate``
 checks all of it; the schema is the first line of defence at deployment time.
@@ -56,6 +60,7 @@ def document_schema(form: str = "any") -> dict[str, Any]:
     from pydantic import BaseModel, ConfigDict, RootModel
 
     from ._document import KEY_PATTERN, Key, _DataViewFlag, _StoredDocument
+    from ._rollout import value_schemas
 
     class DataView(RootModel[dict[Key, _DataViewFlag]]):
         model_config = ConfigDict(strict=True)
@@ -67,6 +72,13 @@ def document_schema(form: str = "any") -> dict[str, Any]:
     raw = Either.model_json_schema(ref_template="#/$defs/{model}")
     schema = _draft4(raw, KEY_PATTERN, {"_FlagValue", "_DataViewFlag"})
     defs = schema["definitions"]
+    settings = value_schemas()
+    for holder in (
+        defs["_DataViewFlag"],
+        defs["_FlagValue"],
+        defs["_Variant"]["properties"]["attributeValues"],
+    ):
+        holder.setdefault("properties", {}).update(settings)
     stored = {"$ref": "#/definitions/_StoredDocument"}
     data_view = defs.pop("DataView")
     if form == "stored":

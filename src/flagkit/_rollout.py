@@ -25,7 +25,7 @@ from ._exceptions import DocumentError
 from ._ramp import Ramp, RampSyntaxError, parse_ramp
 from ._spec import FlagSpec
 
-__all__ = ["ATTRIBUTES", "PREFIX", "Rollout", "split_rollout"]
+__all__ = ["ATTRIBUTES", "PREFIX", "Rollout", "constraints", "split_rollout", "value_schemas"]
 
 PREFIX = "flagkit-"
 RAMP = "flagkit-ramp"
@@ -38,6 +38,43 @@ ATTRIBUTES = (RAMP, RAMP_START, RAMP_BY, RAMP_SEED, ALARMS, ALARM_CLEAR)
 MAX_ALARMS = 10
 ALARM_NAME_CHARS = 255  # CloudWatch's limit
 OnClear = Literal["stay-off", "resume"]
+
+# What each setting's value looks like, as JSON Schema (draft 4) and as the AppConfig attribute
+# constraint that a stored document defines it with (AppConfig then checks it at deployment).
+_UNIT = r"(?:Second|Minute|Hour)s?"
+RAMP_PATTERN = (
+    r"^(?:(?:CodeDeployDefault\.)?(?:ECS|Lambda)?"
+    rf"(?:Canary\d{{1,3}}Percent\d{{1,5}}{_UNIT}|Linear\d{{1,3}}PercentEvery\d{{1,5}}{_UNIT}"
+    r"|AllAtOnce)|\s*\d{1,3}(?:\.\d{1,3})?\s*%[\s\d%.,smhd]*)$"
+)
+START_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:\d{2})$"
+
+
+def value_schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schema of each ``flagkit-*`` value (``flagkit schema`` adds these)."""
+    name = {"type": "string", "minLength": 1, "maxLength": ALARM_NAME_CHARS}
+    text = {"type": "string", "minLength": 1, "maxLength": 1024}
+    return {
+        RAMP: {"type": "string", "maxLength": 1024, "pattern": RAMP_PATTERN},
+        RAMP_START: {"type": "string", "pattern": START_PATTERN},
+        RAMP_BY: text,
+        RAMP_SEED: text,
+        ALARMS: {"anyOf": [name, {"type": "array", "maxItems": MAX_ALARMS, "items": name}]},
+        ALARM_CLEAR: {"enum": ["stay-off", "resume"]},
+    }
+
+
+def constraints() -> dict[str, dict[str, Any]]:
+    """The ``flags.<key>.attributes`` definitions a stored document declares the settings with."""
+    string = {"type": "string"}
+    return {
+        RAMP: {"constraints": {**string, "pattern": RAMP_PATTERN}},
+        RAMP_START: {"constraints": {**string, "pattern": START_PATTERN}},
+        RAMP_BY: {"constraints": string},
+        RAMP_SEED: {"constraints": string},
+        ALARMS: {"constraints": {"type": "array", "elements": string}},
+        ALARM_CLEAR: {"constraints": {**string, "enum": ["stay-off", "resume"]}},
+    }
 
 
 @dataclass(frozen=True, slots=True)
