@@ -577,3 +577,39 @@ def test_docs_lambda_code_blocks_compile_and_name_real_api() -> None:
                 for alias in node.names:
                     assert hasattr(flagkit.aws_lambda, alias.name), alias.name
     assert set(flagkit.aws_lambda.__all__) == {"current", "with_flags"}
+
+
+# -- the alarm guard under Lambda ----------------------------------------------------------------
+
+
+def test_the_decorator_polls_the_alarm_guard_at_its_interval() -> None:
+    """No thread runs in the sandbox: invocations poll the guard when its interval has passed."""
+    import flagkit
+    from flagkit.testing import StaticAlarms
+
+    wall = Wall()
+    alarms = StaticAlarms({"checkout-5xx": "OK"}, wall=wall)
+    guarded = {"checkout": {"enabled": True, "flagkit-alarms": ["checkout-5xx"]}}
+    flags = Flags(
+        StaticSource(json.dumps(guarded)),
+        start=False,
+        wall=wall,
+        guard=flagkit.AlarmGuard(alarms, interval=30),
+    )
+
+    @with_flags(flags, max_age=300, wall=wall, budget=MARGIN)
+    def handler(event: dict[str, Any], context: Context) -> bool:
+        return current().enabled("checkout", "u1")
+
+    assert handler({}, Context()) is True
+    polls = alarms.calls
+    assert polls >= 1
+    alarms.set("checkout-5xx", "ALARM")
+    wall.jump(10)  # within the guard's interval: no poll, still on
+    assert handler({}, Context()) is True
+    assert alarms.calls == polls
+    wall.jump(25)  # past it: this invocation polls (within its budget) and sees the alarm
+    assert handler({}, Context()) is False
+    assert alarms.calls == polls + 1
+    assert flags.status().fetched_at is not None
+    flags.close()

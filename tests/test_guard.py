@@ -368,3 +368,35 @@ def test_moto_timestamps_drive_the_pause(cloudwatch: Any) -> None:
     guard = flags._snapshot.flags["checkout"].guard
     assert guard is not None
     assert guard.offset == pytest.approx(cleared_at - tripped_at)
+
+
+def _forked_child(queue: Any, holder: list[Any]) -> None:
+    flags, alarms = holder
+    off = threading.Event()
+    flags.on_rollout(lambda e: off.set() if e.kind == "guard-tripped" else None)
+    alarms.set("checkout-5xx", "ALARM")  # the child's own copy of the fake
+    queue.put((off.wait(15), flags._watcher.running, flags.enabled("checkout", "u1")))
+
+
+def test_the_rollout_thread_runs_again_in_a_forked_child() -> None:
+    """gunicorn's preload: a client made before fork keeps guarding in the worker."""
+    import multiprocessing
+    import warnings
+
+    alarms = StaticAlarms({"checkout-5xx": "OK"})
+    flags = flagkit.Flags(
+        flagkit.StaticSource(json.dumps(checkout())),
+        guard=flagkit.AlarmGuard(alarms, interval=0.05),
+    )
+    assert flags._watcher is not None and flags._watcher.running
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
+        proc = ctx.Process(target=_forked_child, args=(queue, [flags, alarms]))
+        proc.start()
+    tripped, running, enabled = queue.get(timeout=30)
+    proc.join(10)
+    assert (tripped, running, enabled) == (True, True, False)
+    assert flags.enabled("checkout", "u1")  # the parent's alarms never changed
+    flags.close()

@@ -173,6 +173,7 @@ class AlarmGuard:
         self._errors = 0
         self._last_error: str | None = None
         self._checked_at: float | None = None
+        self._attempted_at: float | None = None
         self._trips: dict[str, _Trip] = {}
         self._latched: dict[str, Any] = {}  # stay-off: flag -> the definition that tripped
         self._offsets: dict[str, tuple[Any, float]] = {}  # resume: flag -> (definition, paused)
@@ -186,6 +187,7 @@ class AlarmGuard:
 
     def poll(self, names: Sequence[str], now: float) -> bool:
         """Describe ``names``; True when it succeeded. A failure keeps the last states."""
+        self._attempted_at = now
         if not names:
             return True
         try:
@@ -206,6 +208,11 @@ class AlarmGuard:
             self._last_error = None
             self._checked_at = now
         return True
+
+    def due(self, now: float) -> bool:
+        """Whether ``interval`` seconds (wall clock) have passed since the last poll began."""
+        last = self._attempted_at
+        return last is None or not 0.0 <= now - last < self.interval
 
     def decide(self, base: Snapshot, now: float) -> tuple[dict[str, FlagGuard], list[RolloutEvent]]:
         """Per guarded flag of ``base``: held or not, and its ramp's pause; plus what changed."""

@@ -20,7 +20,6 @@ Attribute names follow OpenTelemetry's feature-flag semantic conventions
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 import time
@@ -29,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._fork import after_fork_in_child
 from ._types import EvaluationDetails
 
 if TYPE_CHECKING:
@@ -300,14 +300,7 @@ class Exposures:
         self.delivered = 0
         self._state = "new"
         self._init_sync()
-        method = weakref.WeakMethod(self._after_fork_in_child)
-
-        def _child() -> None:
-            bound = method()
-            if bound is not None:
-                bound()
-
-        os.register_at_fork(after_in_child=_child)
+        after_fork_in_child(self._after_fork_in_child)
         self._start()
 
     def _init_sync(self) -> None:

@@ -78,12 +78,18 @@ class Refresher:
         self._not_before: float | None = None  # wall time before which no retry starts
 
     def due(self, max_age: float) -> bool:
-        """Whether the flags are older than ``max_age`` seconds and a refresh may start now."""
+        """Whether the flags are older than ``max_age`` seconds and a refresh may start now,
+        or the client's alarm guard is due a poll (its own interval, by the wall clock)."""
         flags = self._flags()
         if flags is None:
             return False
-        checked_at = flags.status().checked_at
         now = self.wall()
+        if flags._guard is not None and flags._guard.due(now):
+            return True
+        return self._document_due(flags, now, max_age)
+
+    def _document_due(self, flags: Flags, now: float, max_age: float) -> bool:
+        checked_at = flags.status().checked_at
         # A negative age means the wall clock was stepped back: do not trust the snapshot.
         if checked_at is not None and 0.0 <= now - checked_at <= max_age:
             return False
@@ -115,18 +121,27 @@ class Refresher:
         return attempt, True
 
     def _run(self, attempt: Attempt, backoff_cap: float) -> None:
-        ok = False
+        ok = True
+        document = False
         try:
             flags = self._flags()
             if flags is not None:
-                errors = flags.status().errors
-                flags.refresh()  # swaps in a new snapshot itself; we only judge the outcome
-                status = flags.status()
-                ok = status.errors == errors and status.checked_at is not None
+                now = self.wall()
+                # both callers pass the max age as the backoff cap
+                document = self._document_due(flags, now, backoff_cap)
+                if document:
+                    errors = flags.status().errors
+                    flags.refresh()  # swaps in a new snapshot itself; we only judge the outcome
+                    status = flags.status()
+                    ok = status.errors == errors and status.checked_at is not None
+                if flags._guard is not None and flags._guard.due(self.wall()):
+                    flags.check_rollouts()  # its failures are the guard's own (Status.guard)
         except Exception:  # the source protocol says SourceError, but a bug must not escape
+            ok = False
             log.exception("flagkit: refresh failed unexpectedly; serving the last good flags")
         finally:
-            self._settle(ok, backoff_cap)
+            if document or not ok:
+                self._settle(ok, backoff_cap)
             attempt.finish(ok)
 
     def _settle(self, ok: bool, backoff_cap: float) -> None:

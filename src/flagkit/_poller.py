@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._exceptions import DocumentError, PermanentSourceError, RetryableSourceError, SourceError
+from ._fork import after_fork_in_child
 from ._snapshot import Snapshot, snapshot_from_bytes
 
 if TYPE_CHECKING:
@@ -126,14 +127,7 @@ class Poller:
         self._state = "new"
         self._counters = _Counters()
         self._init_sync()
-        self_ref = weakref.WeakMethod(self._after_fork_in_child)
-
-        def _child() -> None:
-            method = self_ref()
-            if method is not None:
-                method()
-
-        os.register_at_fork(after_in_child=_child)
+        after_fork_in_child(self._after_fork_in_child)
 
     def _init_sync(self) -> None:
         self._lock = (

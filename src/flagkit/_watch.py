@@ -3,7 +3,8 @@
 It exists only on a client that has a guard or serves a ramp. Each round is
 :meth:`Flags.check_rollouts` (which callers without threads run themselves); between rounds the
 thread sleeps until the next guard poll or the next ramp step, whichever is sooner, and wakes
-early when a new document arrives or the client closes. It holds the client weakly.
+early when a new document arrives or the client closes. It holds the client weakly, and starts
+again in a forked child (gunicorn's preload), as the poller does.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import threading
 import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from ._fork import after_fork_in_child
 
 if TYPE_CHECKING:
     from ._client import Flags
@@ -31,6 +34,16 @@ class RolloutWatcher:
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        after_fork_in_child(self._after_fork_in_child)
+
+    def _after_fork_in_child(self) -> None:
+        """Only the forking thread survives a fork: start this one again in the child."""
+        was_running = self._thread is not None and not self._closed.is_set()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = None
+        if was_running:
+            self.start()
 
     def start(self) -> None:
         with self._lock:
