@@ -31,11 +31,18 @@ def test_short_soak_passes_every_check() -> None:
 
 def test_staleness_is_publish_to_first_swap_to_it_or_newer() -> None:
     """A publish counts until the poller serves it or a later one; never caught: until the end."""
-    publishes = [(1, 10.0), (2, 11.0), (3, 20.0)]
+    publishes: list[tuple[int | None, float]] = [(1, 10.0), (2, 11.0), (3, 20.0)]
     quick = [(10.5, "good-1"), (12.0, "good-2"), (21.0, "good-3")]
     skipped = [(15.0, "good-2")]  # never saw good-1 itself, nor good-3
     lags = staleness(publishes, [quick, skipped], end=30.0)
     assert lags == [0.5, 1.0, 1.0, 5.0, 4.0, 10.0]
+
+
+def test_staleness_stops_when_an_invalid_publish_replaces_the_document() -> None:
+    """Serving good-1 after bad documents replaced good-2 on the server is not staleness."""
+    publishes: list[tuple[int | None, float]] = [(1, 10.0), (2, 11.0), (None, 13.0), (3, 20.0)]
+    slow = [(10.5, "good-1"), (24.0, "good-3")]
+    assert staleness(publishes, [slow], end=30.0) == [0.5, 2.0, 4.0]
 
 
 GOOD = Result(
