@@ -80,3 +80,19 @@ def test_swap_under_load_never_serves_a_torn_snapshot() -> None:
     result = swap_under_load.main(["--quick"], out=io.StringIO())
     assert result["swap"]["wrong"] == 0
     assert result["steady"]["wrong"] == 0
+
+
+def test_rollout_cost_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks/rollout_cost.py times ramps and guarded flags against a plain split."""
+    from benchmarks import rollout_cost
+
+    result = rollout_cost.main(repeats=1, n=200)
+    assert set(result) == {
+        "split rule, 30 %",
+        "ramp at 30 %",
+        "ramp at 100 %",
+        "basic flag, on",
+        "guarded, alarms OK",
+    }
+    assert all(ns > 0 for ns in result.values())
+    assert "1.00x" in capsys.readouterr().out

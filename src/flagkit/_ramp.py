@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import mmh3
+
 from ._bucketing import hash_threshold, pct_units, seed_of
 from ._rules_compile import hasher
 
@@ -190,19 +192,39 @@ def parse_ramp(text: str, start: str, *, by: str, seed: str) -> Ramp:
 def ramp_gate(
     ramp: Ramp, *, user_key: str, wall: Callable[[], float], offset: float = 0.0
 ) -> Predicate:
-    """The in-the-ramp-now predicate: one clock read, one bisect, one hash.
+    """The in-the-ramp-now predicate: one clock read and one hash.
 
-    At 100 % everyone is in, contexts without the key included; below 100 % a context
-    without a usable key value is out (as ``split`` treats it).
+    The current step's window ``(from, until, threshold)`` is kept in a one-slot cell and
+    replaced whole (one reference assignment) when the clock leaves it, so concurrent readers
+    always see a consistent triple, and a reader between steps never bisects. At 100 % everyone
+    is in, contexts without the key included; below 100 % a context without a usable key value
+    is out (as ``split`` treats it).
     """
     begins = tuple(ramp.start + offset + at for at, _ in ramp.steps)
     thresholds = (0, *(-1 if pct >= 100 else hash_threshold(pct) for _, pct in ramp.steps))
-    hash_of = hasher(ramp.by, ramp.by == user_key, seed_of(ramp.seed))
+    inf = float("inf")
+    window = [(-inf, begins[0], 0)]
+    is_user = ramp.by == user_key
+    seed = seed_of(ramp.seed)
+    hash_of = hasher(ramp.by, is_user, seed)
+    hash_ = mmh3.hash
+
+    def step(now: float) -> int:
+        i = bisect_right(begins, now)
+        lo = begins[i - 1] if i else -inf
+        hi = begins[i] if i < len(begins) else inf
+        window[0] = (lo, hi, thresholds[i])
+        return thresholds[i]
 
     def in_ramp(user_id: Any, attributes: dict[str, Any] | None) -> bool:
-        threshold = thresholds[bisect_right(begins, wall())]
-        if threshold < 0:
-            return True
-        return threshold > 0 and 0 <= hash_of(user_id, attributes) < threshold
+        now = wall()
+        lo, hi, threshold = window[0]
+        if not lo <= now < hi:
+            threshold = step(now)
+        if threshold <= 0:
+            return threshold < 0
+        if is_user and type(user_id) is str and user_id.isascii():
+            return hash_(user_id, seed, False) < threshold
+        return 0 <= hash_of(user_id, attributes) < threshold
 
     return in_ramp

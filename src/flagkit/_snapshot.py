@@ -229,7 +229,8 @@ def _compile_flag(
         select, enabled = _closures(tuple(r.test if r else None for r in rules), tuple(outcomes))
     if off is not None and rollout is not None and rollout.ramp is not None:
         gate = ramp_gate(rollout.ramp, user_key=user_key, wall=wall, offset=offset)
-        select, enabled = _gated(gate, select, enabled, off)
+        inside = outcomes[0] if len(outcomes) == 1 else None  # a basic flag: one answer
+        select, enabled = _gated(gate, select, enabled, off, inside)
     return CompiledFlag(
         key=spec.key,
         select=select,
@@ -249,9 +250,19 @@ def _gated(
     select: Callable[[Any, dict[str, Any] | None], Outcome],
     enabled: Predicate,
     off: Outcome,
+    inside: Outcome | None,
 ) -> tuple[Callable[[Any, dict[str, Any] | None], Outcome], Predicate]:
-    """Outside the ramp's current share: ``off``; inside: the flag's own rules."""
+    """Outside the ramp's current share: ``off``; inside: the flag's own rules.
+
+    A basic flag that is on has one answer inside, so its ``enabled`` *is* the gate.
+    """
     off_on = off.enabled
+    if inside is not None and inside.enabled and not off_on:
+
+        def select_basic(user_id: Any, attributes: dict[str, Any] | None) -> Outcome:
+            return inside if gate(user_id, attributes) else off
+
+        return select_basic, gate
 
     def select_ramped(user_id: Any, attributes: dict[str, Any] | None) -> Outcome:
         return select(user_id, attributes) if gate(user_id, attributes) else off
