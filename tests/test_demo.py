@@ -9,7 +9,9 @@ import threading
 
 import pytest
 
-from flagkit._demo import STEPS, DemoResult, population, run_demo
+from flagkit._bucketing import in_split
+from flagkit._demo import FLAG, STEPS, TOTAL_STEPS, DemoResult, population, run_demo
+from flagkit._demo_rollout import PARTS
 
 pytest.importorskip("boto3")
 
@@ -66,6 +68,29 @@ def test_output_tells_the_story(demo: tuple[DemoResult, str]) -> None:
     for phrase in ("Release to staff", "Canary", "Kill switch", "ms after publish", "served:"):
         assert phrase in text
     assert "http://127.0.0.1:" in text  # loopback only
+
+
+def test_part_two_ramps_and_the_guard_switches_off(demo: tuple[DemoResult, str]) -> None:
+    """The canary serves exactly its split, the alarm holds it off, OK keeps it off, and a new
+    document re-arms the same users before everyone gets it."""
+    result, text = demo
+    assert len(STEPS) + PARTS == TOTAL_STEPS
+    assert [r.label for r in result.rollout] == [
+        "v7-ramp",
+        "alarm",
+        "alarm-ok",
+        "v8-rearm",
+        "v8-everyone",
+    ]
+    exact = sum(1 for uid, _ in population(USERS) if in_split(uid, FLAG, 10))
+    ramp, alarm, ok, rearm, everyone = result.rollout
+    assert ramp.served == exact == rearm.served
+    assert alarm.served == 0 and ok.served == 0
+    assert 0 < alarm.latency < 3.0  # the guard polls every 0.2 s; room for a loaded machine
+    assert everyone.served == USERS
+    assert rearm.lost == 0 and everyone.lost == 0
+    assert "the same" in text and ": yes" in text
+    assert f"step {TOTAL_STEPS}/{TOTAL_STEPS}" in text
 
 
 def test_population_is_deterministic() -> None:

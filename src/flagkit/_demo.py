@@ -203,6 +203,7 @@ class DemoResult:
     users: int
     poll_interval: int
     steps: list[StepResult] = field(default_factory=list)
+    rollout: list[StepResult] = field(default_factory=list)  # part two: ramp and alarm guard
     evaluations: int = 0  # done by the traffic thread while the release went on
     traffic_errors: int = 0
     elapsed: float = 0.0
@@ -279,7 +280,7 @@ def _print_step(
     say: Callable[[str], None], n: int, step: Step, res: StepResult, users: int
 ) -> None:
     say("")
-    say(f"step {n}/{len(STEPS)}  {step.title}")
+    say(f"step {n}/{TOTAL_STEPS}  {step.title}")
     say(f"          why:     {step.why}")
     say(f"          publish: {step.label}  {step.rule}")
     if n == 1:
@@ -314,6 +315,12 @@ def _print_summary(say: Callable[[str], None], result: DemoResult) -> None:
         "On AWS the swap comes up to one poll interval (15 s at the least) after AppConfig's"
         " deployment strategy reaches this process's session."
     )
+    if result.rollout:
+        held = result.rollout[1]
+        say(
+            f"alarm -> flag off: {held.latency * 1000:.0f} ms with a 0.2 s guard interval,"
+            " in-process, with nothing published"
+        )
     say(
         "The code was deployed once, at step 1. Every release after it was a document"
         " published to AppConfig."
@@ -335,6 +342,9 @@ def _print_intro(say: Callable[[str], None], url: str, users: int, poll_interval
     say("next poll, and the traffic never stops.")
 
 
+TOTAL_STEPS = len(STEPS) + 5  # part two (_demo_rollout.PARTS steps) follows the publishes
+
+
 def run_demo(
     *,
     users: int = 20_000,
@@ -345,7 +355,9 @@ def run_demo(
     """Run the whole story; print it to ``out`` (None: silent) and return the measurements."""
     from ._appconfig import AppConfigSource
     from ._client import Flags
-    from .testing import LocalAppConfigData
+    from ._demo_rollout import DemoClock, run_rollout
+    from ._guard import AlarmGuard
+    from .testing import LocalAppConfigData, StaticAlarms
 
     def say(text: str) -> None:
         if out is not None:
@@ -361,10 +373,14 @@ def run_demo(
         first = STEPS[0]
         server.publish(APP, ENV, PROFILE, first.document, version_label=first.label)
         swaps = _Swaps()
+        clock = DemoClock()
+        alarms = StaticAlarms({"checkout-5xx": "OK"}, wall=clock)
         flags = Flags(
             AppConfigSource(APP, ENV, PROFILE, client=server.client()),
             on_change=swaps,
             wait=swap_timeout,
+            guard=AlarmGuard(alarms, interval=0.2),
+            wall=clock,
         )
         try:
             if flags.version != first.label:
@@ -395,6 +411,18 @@ def run_demo(
                     )
                     result.steps.append(res)
                     _print_step(say, n, step, res, users)
+                result.rollout = run_rollout(
+                    flags,
+                    server,
+                    alarms,
+                    clock,
+                    people,
+                    swaps,
+                    say,
+                    first=len(STEPS),
+                    total=TOTAL_STEPS,
+                    swap_timeout=swap_timeout,
+                )
             result.evaluations = traffic.evaluations
             result.traffic_errors = traffic.errors
         finally:
