@@ -305,3 +305,32 @@ def test_works_with_flag_data(domain: str) -> None:
     data.flag("beta").rollout("on", 100).default("off")
     client = client_for(data.flags(), domain)
     assert client.get_boolean_details("beta", False, ctx("anyone")).reason == Reason.SPLIT
+
+
+def test_ramp_and_guard_reasons_and_a_guard_swap_is_a_configuration_change(domain: str) -> None:
+    """RAMP and GUARDED reach OpenFeature as reason strings; a trip emits CONFIGURATION_CHANGED."""
+    from flagkit.testing import StaticAlarms
+
+    doc = {
+        "checkout": {
+            "enabled": True,
+            "flagkit-ramp": "AllAtOnce",
+            "flagkit-ramp-start": "2020-01-01T00:00:00Z",
+            "flagkit-alarms": ["checkout-5xx"],
+        }
+    }
+    alarms = StaticAlarms({"checkout-5xx": "OK"})
+    flags = flagkit.Flags(
+        StaticSource(json.dumps(doc)), start=False, guard=flagkit.AlarmGuard(alarms, interval=5)
+    )
+    flags.refresh()
+    client = client_for(flags, domain)
+    changes: queue.Queue[EventDetails] = queue.Queue()
+    client.add_handler(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED, changes.put)
+    d = client.get_boolean_details("checkout", False, ctx("u1"))
+    assert (d.value, d.reason) == (True, "RAMP")
+    alarms.set("checkout-5xx", "ALARM")
+    assert flags.check_rollouts()
+    changes.get(timeout=10)
+    d = client.get_boolean_details("checkout", True, ctx("u1"))
+    assert (d.value, d.reason) == (False, "GUARDED")
