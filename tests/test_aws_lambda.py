@@ -613,3 +613,52 @@ def test_the_decorator_polls_the_alarm_guard_at_its_interval() -> None:
     assert alarms.calls == polls + 1
     assert flags.status().fetched_at is not None
     flags.close()
+
+
+# -- no double poll after a thaw ----------------------------------------------------------------
+
+
+class Monotonic:
+    """A monotonic clock the test sets; it counts the reads the poller thread makes."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.poller_reads = 0
+        self.read = threading.Condition()
+
+    def __call__(self) -> float:
+        if threading.current_thread().name == "flagkit-poller":
+            with self.read:
+                self.poller_reads += 1
+                self.read.notify_all()
+        return self.now
+
+    def wait_for_poller_reads(self, n: int) -> None:
+        with self.read:
+            assert self.read.wait_for(lambda: self.poller_reads >= n, 10), "poller stalled"
+
+
+def test_a_refresh_pushes_the_pollers_next_poll_back() -> None:
+    """The decorator's refresh after a thaw counts as the poll: the poller waits a full
+    interval from it instead of polling again at once (AppConfigData: "too early")."""
+    mono = Monotonic()
+    fetches: list[tuple[str, float]] = []
+    third = threading.Event()
+
+    class Recording:
+        def fetch(self) -> Fetched:
+            fetches.append((threading.current_thread().name, mono.now))
+            if len(fetches) >= 3:
+                third.set()
+            return Fetched(json.dumps(ON).encode(), poll_after=0.02)
+
+    flags = Flags(Recording(), clock=mono, polling=Polling(jitter=0), wait=5)
+    assert len(fetches) == 1  # the poller's first poll
+    flags.refresh()  # an invocation's refresh, at the same (frozen) monotonic instant
+    reads = mono.poller_reads
+    mono.wait_for_poller_reads(reads + 5)  # the poller woke several times meanwhile...
+    assert [who for who, _ in fetches].count("flagkit-poller") == 1  # ...and never polled
+    mono.now = 0.02  # a full interval after the refresh
+    assert third.wait(10)
+    assert fetches[2] == ("flagkit-poller", 0.02)
+    flags.close()

@@ -137,6 +137,7 @@ class Poller:
         self._wake = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
+        self._next_due = 0.0  # monotonic: when the next poll is due, whoever polled last
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -199,15 +200,32 @@ class Poller:
             delay = self.poll_once()
             if delay is None or self._publish_ref() is None:
                 return  # static source, or the client was garbage-collected
-            self._wake.wait(delay)
-            self._wake.clear()
+            self._sleep_until_due()
+
+    def _sleep_until_due(self) -> None:
+        """Wait for ``wake()``, or until the next poll is due.
+
+        The due time is re-read after each wait, because a ``refresh()`` in another thread (a
+        Lambda invocation after a thaw) may have polled meanwhile and pushed it later: polling
+        again at once would be refused by AppConfigData as too early.
+        """
+        while not self._stop.is_set():
+            remaining = self._next_due - self._clock()
+            if remaining <= 0:
+                return
+            if self._wake.wait(remaining):
+                self._wake.clear()
+                return
 
     def poll_once(self) -> float | None:
         """Fetch once and publish what is new; returns seconds until the next poll (None: never)."""
         with self._lock:
             if self._stop.is_set() and self._thread is threading.current_thread():
                 return None
-            return self._poll_locked()
+            delay = self._poll_locked()
+            if delay is not None:
+                self._next_due = self._clock() + delay
+            return delay
 
     def _poll_locked(self) -> float | None:
         c = self._counters
