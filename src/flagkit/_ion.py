@@ -19,6 +19,7 @@ Needs the optional ``amazon-ion`` package: ``pip install 'flagkit[ion]'``.
 
 from __future__ import annotations
 
+import io
 import json
 from decimal import Decimal
 from typing import Any
@@ -31,9 +32,12 @@ from ._document import (
     parse_json,
 )
 from ._exceptions import DocumentError, MissingExtraError
+from ._rules_parse import MAX_DEPTH
 from ._spec import FlagSpec, VariantSpec
 
 __all__ = ["load_ion"]
+
+_BINARY_VERSION_MARKER = b"\xe0\x01\x00\xea"
 
 
 def _ion() -> Any:
@@ -53,7 +57,13 @@ def load_ion(body: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[
         )
     simpleion = _ion()
     try:
-        values = simpleion.loads(body, single_value=False)
+        if isinstance(body, bytes) and body.startswith(_BINARY_VERSION_MARKER):
+            # Binary Ion goes to the pure-Python reader: on some malformed binary bodies the
+            # C extension (ion-c) loops for ever holding the GIL, which freezes every thread of
+            # the application (tests/test_fuzz.py keeps one). Text Ion keeps the fast reader.
+            values = simpleion.load_python(io.BytesIO(body), single_value=False)
+        else:
+            values = simpleion.loads(body, single_value=False)
     except Exception as exc:  # amazon-ion raises several unrelated types for bad input
         raise DocumentError(
             "malformed Ion", expected="Ion text or binary", found=type(exc).__name__
@@ -174,15 +184,33 @@ def _kind(value: Any) -> str:
     return ion_type.name.lower() if ion_type is not None else type(value).__name__
 
 
-def _render(node: Any, key: str, where: str) -> str:
+def _render(node: Any, key: str, where: str, depth: int = 1) -> str:
     """An Ion rule value back to flagkit's rule text (which is Ion's text syntax)."""
     ion_type = getattr(node, "ion_type", None)
     name = ion_type.name if ion_type is not None else ""
+    # The rule parser refuses nesting past MAX_DEPTH s-expressions (a list adds one level);
+    # refuse past that here, before Python's recursion limit is reached.
+    if depth > MAX_DEPTH + 1 and name in {"SEXP", "LIST"}:
+        raise DocumentError(
+            f"rule nested deeper than {MAX_DEPTH} levels",
+            flag=key,
+            field=f"{where}.rule",
+            expected=f"at most {MAX_DEPTH} levels of s-expressions",
+            found="more",
+        )
     prefix = "".join(f"{getattr(a, 'text', a)}::" for a in getattr(node, "ion_annotations", ()))
+    if type(node).__name__ == "IonPyNull":  # a typed null (null.int, null.sexp, ...)
+        raise DocumentError(
+            "null is not a supported value in a rule",
+            flag=key,
+            field=f"{where}.rule",
+            expected="a non-null value",
+            found=f"null.{name.lower()}",
+        )
     if name == "SEXP":
-        return prefix + "(" + " ".join(_render(x, key, where) for x in node) + ")"
+        return prefix + "(" + " ".join(_render(x, key, where, depth + 1) for x in node) + ")"
     if name == "LIST":
-        return prefix + "[" + ", ".join(_render(x, key, where) for x in node) + "]"
+        return prefix + "[" + ", ".join(_render(x, key, where, depth + 1) for x in node) + "]"
     if name == "SYMBOL":
         return prefix + str(getattr(node, "text", node))
     if name == "STRING":
@@ -195,8 +223,9 @@ def _render(node: Any, key: str, where: str) -> str:
         number = Decimal(str(node)) if name == "DECIMAL" else float(node)
         return prefix + str(number)
     if name == "TIMESTAMP":
-        text: str = _ion().dumps(node, binary=False, omit_version_marker=True)
-        return prefix + text.rsplit("::", maxsplit=1)[-1]
+        out = io.BytesIO()  # pure-Python writer: ion-c's has segfaulted on document values
+        _ion().dump_python(node, out, binary=False, omit_version_marker=True)
+        return prefix + out.getvalue().decode("utf-8").rsplit("::", maxsplit=1)[-1]
     raise DocumentError(
         "unsupported value in a rule",
         flag=key,
