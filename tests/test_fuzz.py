@@ -10,7 +10,7 @@ Properties:
   values as user id and attributes, never raises and never needs its catch-all (no
   ``ErrorCode.GENERAL``): plain data cannot make a compiled rule raise.
 
-CI runs a fixed, derandomized profile (about 10 s). For a longer, random run:
+CI runs a fixed, derandomized profile (about 15 s). For a longer, random run:
 ``FLAGKIT_FUZZ_EXAMPLES=20000 .venv/bin/pytest tests/test_fuzz.py -p no:cacheprovider``.
 """
 

@@ -414,7 +414,7 @@ def load_document(data: Any) -> tuple[FlagSpec, ...]:
 def _load_data_view(data: dict[str, Any]) -> tuple[FlagSpec, ...]:
     specs = []
     for key, raw in data.items():
-        if not isinstance(key, str) or not re.match(KEY_PATTERN, key):
+        if not isinstance(key, str) or not re.fullmatch(KEY_PATTERN, key):
             raise DocumentError(
                 "invalid flag key",
                 flag=key,
