@@ -37,7 +37,7 @@ Checks, each a line in ``Result.failures`` (the script exits 1 if any fails):
 * longest staleness <= ``--max-staleness`` (default 10 s: about three failed polls in a row);
 * threads and open file descriptors at the end (after the final convergence, once the server's
   connection threads have settled) are no more than a small tolerance above the start (after
-  the first convergence), and RSS grew by less than ``--max-rss-growth-mb``;
+  the first convergence), and RSS grew by less than ``--max-rss-growth-mb`` (16 MiB);
 * after everything is closed, no thread that the soak started is left.
 """
 
@@ -171,7 +171,7 @@ class Limits:
     """The bounds a run is judged against."""
 
     max_staleness: float = 10.0  # seconds
-    max_rss_growth_mb: float = 32.0
+    max_rss_growth_mb: float = 16.0
     threads: int = 2  # a connection thread of the server may still be winding down
     fds: int = 4
 
@@ -498,7 +498,7 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> Result:
     parser.add_argument("--evaluators", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max-staleness", type=float, default=10.0, help="seconds (check)")
-    parser.add_argument("--max-rss-growth-mb", type=float, default=32.0, help="MiB (check)")
+    parser.add_argument("--max-rss-growth-mb", type=float, default=16.0, help="MiB (check)")
     args = parser.parse_args(argv)
     result = soak(
         args.minutes * 60,
