@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import flagkit
-from flagkit import Fetched, Flags
+from flagkit import Fetched, Flags, Polling
 from flagkit.testing import LocalAppConfigData
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "flagkit"
@@ -249,3 +249,33 @@ def test_backup_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
     assert backup.read_bytes().startswith(b"flagkit-backup 1 ")
     assert stat.S_IMODE(backup.stat().st_mode) == 0o600
     assert [p.name for p in tmp_path.iterdir()] == ["flags.backup"]  # no temporary file left
+
+
+def test_a_symlink_planted_at_the_temporary_name_is_not_followed(tmp_path: Path) -> None:
+    """Someone who can write to the backup's directory cannot make flagkit write elsewhere."""
+    backup = tmp_path / "flags.backup"
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"do not touch")
+    planted = tmp_path / f".flags.backup.{os.getpid()}.tmp"
+    planted.symlink_to(victim)
+    with Flags(flagkit.StaticSource({"checkout": {"enabled": True}}), backup_path=backup):
+        pass
+    assert victim.read_bytes() == b"do not touch"
+    assert backup.read_bytes().startswith(b"flagkit-backup 1 ")
+    assert not backup.is_symlink()
+    assert not planted.exists() and not planted.is_symlink()
+
+
+def test_a_backup_beyond_the_size_cap_is_refused_unread(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    backup = tmp_path / "flags.backup"
+    body = json.dumps({"checkout": {"enabled": True, "pad": "x" * 20_000}}).encode()
+    backup.write_bytes(b'flagkit-backup 1 {"version": "v1"}\n' + body)
+    with caplog.at_level(logging.WARNING, logger="flagkit"):
+        flags = Flags(
+            Sequence([]), start=False, backup_path=backup, polling=Polling(max_bytes=1000)
+        )
+    assert not flags.ready
+    assert "larger than the 1000-byte size cap" in _flagkit_text(caplog)
+    flags.close()

@@ -35,6 +35,7 @@ from pydantic import (
 from ._exceptions import DocumentError
 from ._rules_compile import PatternError, compile_pattern
 from ._rules_parse import MAX_RULE_CHARS
+from ._source import MAX_DOCUMENT_BYTES
 from ._spec import FlagSpec, VariantSpec
 
 __all__ = [
@@ -45,7 +46,7 @@ __all__ = [
     "parse_json",
 ]
 
-DEFAULT_MAX_BYTES = 1024 * 1024  # AppConfig's hosted-configuration limit
+DEFAULT_MAX_BYTES = MAX_DOCUMENT_BYTES  # one definition, in _source (light to import)
 KEY_PATTERN = r"^[a-z][a-zA-Z\d_-]{0,63}$"
 MAX_ATTRIBUTES = 25
 MAX_VARIANTS = 32

@@ -36,7 +36,7 @@ from ._snapshot import Snapshot, snapshot_from_bytes
 
 if TYPE_CHECKING:
     from ._guard import GuardStatus
-from ._source import Fetched, Source, content_version
+from ._source import MAX_DOCUMENT_BYTES, Fetched, Source, content_version
 
 __all__ = ["Poller", "Polling", "Status"]
 
@@ -57,7 +57,7 @@ class Polling:
     backoff_base: float = 1.0
     backoff_cap: float = 60.0
     permanent_retry: float = 300.0
-    max_bytes: int = 1024 * 1024
+    max_bytes: int = MAX_DOCUMENT_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +95,9 @@ class _Counters:
 def _refusal(exc: DocumentError) -> str:
     """The refusal for logs and status: where and why, without ``found`` (it may quote a value)."""
     return str(DocumentError(exc.message, flag=exc.flag, field=exc.field, expected=exc.expected))
+
+
+_BACKUP_HEADER_MAX = 4096  # the "flagkit-backup 1 {...}" line before the document
 
 
 class Poller:
@@ -322,8 +325,13 @@ class Poller:
 
         header = json.dumps({"version": fetched.version, "content_type": fetched.content_type})
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        # O_EXCL (after clearing a leftover of ours): a file or symlink someone planted at the
+        # temporary name makes the write fail instead of being followed or overwritten.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            fd = os.open(tmp, flags, 0o600)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(b"flagkit-backup 1 " + header.encode() + b"\n" + fetched.body)
                 fh.flush()
@@ -341,8 +349,12 @@ class Poller:
             return False
         import json
 
+        limit = self.polling.max_bytes + _BACKUP_HEADER_MAX
         try:
-            raw = path.read_bytes()
+            with path.open("rb") as fh:
+                raw = fh.read(limit + 1)  # never more than the size cap allows
+            if len(raw) > limit:
+                raise ValueError(f"larger than the {self.polling.max_bytes}-byte size cap")
             head, _, body = raw.partition(b"\n")
             if not head.startswith(b"flagkit-backup 1 "):
                 raise ValueError("not a flagkit backup")

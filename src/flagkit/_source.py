@@ -21,7 +21,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from ._exceptions import PermanentSourceError
 
-__all__ = ["Fetched", "FileSource", "Source", "StaticSource"]
+__all__ = ["MAX_DOCUMENT_BYTES", "Fetched", "FileSource", "Source", "StaticSource"]
+
+MAX_DOCUMENT_BYTES = 1024 * 1024  # AppConfig's hosted-configuration limit: the default size cap
 
 
 @dataclass(frozen=True, slots=True)
