@@ -11,7 +11,8 @@ Properties:
   ``ErrorCode.GENERAL``): plain data cannot make a compiled rule raise.
 
 CI runs a fixed, derandomized profile (about 15 s). For a longer, random run:
-``FLAGKIT_FUZZ_EXAMPLES=20000 .venv/bin/pytest tests/test_fuzz.py -p no:cacheprovider``.
+``FLAGKIT_FUZZ_EXAMPLES=10000 .venv/bin/pytest tests/test_fuzz.py -p no:cacheprovider --timeout=1800``
+(the per-test timeout must grow with the examples; a hang still ends in a failure).
 """
 
 from __future__ import annotations
