@@ -412,6 +412,34 @@ def test_flag_key_with_a_trailing_newline_is_refused_in_every_form(
 
 
 @pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (json.dumps({"beta\u0663": {"enabled": True}}), "application/json"),
+        (json.dumps({"version": "1", "flags": {"beta\u0663": {}}}), "application/json"),
+        (
+            json.dumps(
+                {
+                    "version": "1",
+                    "flags": {"beta": {"attributes": {"n\u0663": {}}}},
+                    "values": {"beta": {"enabled": True, "n\u0663": 1}},
+                }
+            ),
+            "application/json",
+        ),
+        ("'beta\u0663'::'''{\"enabled\": true}'''", "application/ion"),
+    ],
+)
+def test_keys_with_non_ascii_digits_are_refused_in_every_form(
+    body: str, content_type: str
+) -> None:
+    """AppConfig's key pattern is ECMA-262, where \\d is [0-9]: "beta\u0663" (an Arabic-Indic
+    three) is not a key, though Python's and pydantic's \\d would match it."""
+    err = refused(body, content_type=content_type)
+    assert "\u0663" in f"{err.flag} {err.field} {err.found}", err
+    assert "pattern" in f"{err.expected}" or "key" in err.message, err
+
+
+@pytest.mark.parametrize(
     ("document", "flag", "field", "expected"),
     [
         ({"f": {"enabled": "true"}}, "f", "enabled", "input should be a valid boolean"),

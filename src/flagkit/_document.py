@@ -52,7 +52,17 @@ MAX_ATTRIBUTES = 25
 MAX_VARIANTS = 32
 MAX_STRING = 1024
 
-Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN)]
+
+
+def _ascii_key(key: str) -> str:
+    # AppConfig's schema is ECMA-262, where \d is [0-9]; Python's and pydantic's engines let \d
+    # match any Unicode digit ("a٣"), so keys are also held to ASCII.
+    if not key.isascii():
+        raise ValueError(f"String should match pattern '{KEY_PATTERN}' (ASCII only)")
+    return key
+
+
+Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN), AfterValidator(_ascii_key)]
 AttrString = Annotated[str, StringConstraints(max_length=MAX_STRING)]
 AttrValue = bool | int | float | AttrString | list[AttrString] | list[int | float]
 
@@ -415,7 +425,7 @@ def load_document(data: Any) -> tuple[FlagSpec, ...]:
 def _load_data_view(data: dict[str, Any]) -> tuple[FlagSpec, ...]:
     specs = []
     for key, raw in data.items():
-        if not isinstance(key, str) or not re.fullmatch(KEY_PATTERN, key):
+        if not isinstance(key, str) or not re.fullmatch(KEY_PATTERN, key, re.ASCII):
             raise DocumentError(
                 "invalid flag key",
                 flag=key,

@@ -81,7 +81,7 @@ def load_ion(body: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[
                 found=f"{len(annotations)} annotation(s)",
             )
         key = annotations[0]
-        if not re.fullmatch(KEY_PATTERN, key):
+        if not re.fullmatch(KEY_PATTERN, key, re.ASCII):
             raise DocumentError(
                 "invalid flag key",
                 flag=key,

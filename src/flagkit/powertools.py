@@ -104,7 +104,7 @@ class FeatureFlags:
 # -- conversion to AppConfig --------------------------------------------------------------------
 
 _REF = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_FLAG_KEY = re.compile(r"[a-z][a-zA-Z\d_-]{0,63}")
+_FLAG_KEY = re.compile(r"[a-z][a-zA-Z\d_-]{0,63}", re.ASCII)
 _ORDER = {
     "KEY_GREATER_THAN_VALUE": "gt",
     "KEY_GREATER_THAN_OR_EQUAL_VALUE": "gte",
