@@ -23,7 +23,6 @@ from ._exceptions import (
     RuleError,
     SourceError,
 )
-from ._guard import AlarmGuard, AlarmState, CloudWatchAlarms, GuardStatus, RolloutEvent
 from ._hooks import EvaluationCounters, Exposure, Exposures, otel_attributes
 from ._poller import Polling, Status
 from ._source import Fetched, FileSource, Source, StaticSource
@@ -32,6 +31,9 @@ from ._types import ErrorCode, EvaluationDetails, Reason
 if TYPE_CHECKING:
     from ._agent import AgentSource
     from ._appconfig import AppConfigSource
+    from ._guard import AlarmGuard, AlarmState, CloudWatchAlarms, GuardStatus, RolloutEvent
+
+_GUARD_NAMES = ("AlarmGuard", "AlarmState", "CloudWatchAlarms", "GuardStatus", "RolloutEvent")
 
 __all__ = [
     "AgentSource",
@@ -83,7 +85,8 @@ def validate(
 
 
 def __getattr__(name: str) -> Any:
-    # AWS sources are imported on first use so that `import flagkit` never imports boto3.
+    # AWS sources are imported on first use so that `import flagkit` never imports boto3; the
+    # alarm guard's names likewise, so that a client without one never loads it.
     if name == "AppConfigSource":
         from ._appconfig import AppConfigSource
 
@@ -92,4 +95,8 @@ def __getattr__(name: str) -> Any:
         from ._agent import AgentSource
 
         return AgentSource
+    if name in _GUARD_NAMES:  # progressive delivery: loaded by the clients that use it
+        from . import _guard
+
+        return getattr(_guard, name)
     raise AttributeError(f"module 'flagkit' has no attribute {name!r}")

@@ -23,15 +23,16 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._exceptions import DocumentError, RuleError
-from ._ramp import ramp_gate
-from ._rollout import Rollout, split_rollout
 from ._rules import CompiledRule, compile_rule
 from ._rules_compile import hasher
 from ._spec import FlagSpec, VariantSpec
 from ._types import Reason
+
+if TYPE_CHECKING:  # loaded when a document is built, not at ``import flagkit``
+    from ._rollout import Rollout
 
 __all__ = [
     "EMPTY",
@@ -130,6 +131,8 @@ def build_snapshot(
     wall: Callable[[], float] = time.time,
 ) -> Snapshot:
     """Compile every flag; a rule error names the flag and the variant."""
+    from ._rollout import split_rollout
+
     flags: dict[str, CompiledFlag] = {}
     for spec in specs:
         plain, rollout = split_rollout(spec, user_key=user_key)
@@ -228,6 +231,8 @@ def _compile_flag(
     else:
         select, enabled = _closures(tuple(r.test if r else None for r in rules), tuple(outcomes))
     if off is not None and rollout is not None and rollout.ramp is not None:
+        from ._ramp import ramp_gate
+
         gate = ramp_gate(rollout.ramp, user_key=user_key, wall=wall, offset=offset)
         inside = outcomes[0] if len(outcomes) == 1 else None  # a basic flag: one answer
         select, enabled = _gated(gate, select, enabled, off, inside)
