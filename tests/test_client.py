@@ -392,3 +392,22 @@ def test_split_ladder_agrees_with_rule_by_rule_evaluation() -> None:
             if flag == "abc" and isinstance(uid, str) and uid.startswith("u"):
                 counts[expected] += 1
     assert abs(counts["a"] / 3000 - 0.34) < 0.03 and abs(counts["b"] / 3000 - 0.33) < 0.03
+
+
+def test_progressive_delivery_loads_only_when_used() -> None:
+    """A client without ramps or a guard never loads their modules; the public names still work."""
+    import subprocess
+    import sys
+
+    lazy = ["flagkit._guard", "flagkit._ramp", "flagkit._rollout", "flagkit._watch", "re2"]
+    code = (
+        "import sys, flagkit\n"
+        "f = flagkit.Flags(flagkit.StaticSource({'a': {'enabled': True}}))\n"
+        "assert f.enabled('a')\n"
+        f"print([m for m in {lazy!r} if m in sys.modules])\n"
+        "print(flagkit.AlarmGuard.__module__, flagkit.RolloutEvent.__name__)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == ["['flagkit._rollout']", "flagkit._guard RolloutEvent"]

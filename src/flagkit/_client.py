@@ -481,14 +481,14 @@ class Flags(_Evaluating):
         return self._snapshot is not before
 
     def _ramp_steps(self, now: float) -> list[RolloutEvent]:
-        from ._guard import RolloutEvent
-
-        events = []
+        events: list[RolloutEvent] = []
         seen: dict[tuple[str, object], int] = {}
         for key, flag in self._snapshot.flags.items():
             ramp = flag.rollout.ramp if flag.rollout is not None else None
             if ramp is None or (flag.guard is not None and flag.guard.tripped):
                 continue
+            from ._guard import RolloutEvent
+
             offset = flag.guard.offset if flag.guard is not None else 0.0
             step = ramp.at(now, offset)
             ident = (key, ramp)
