@@ -400,3 +400,37 @@ def test_the_rollout_thread_runs_again_in_a_forked_child() -> None:
     assert (tripped, running, enabled) == (True, True, False)
     assert flags.enabled("checkout", "u1")  # the parent's alarms never changed
     flags.close()
+
+
+def test_listeners_run_outside_the_clients_write_lock() -> None:
+    """A listener may call back into the client from any thread (refresh(), check_rollouts())
+    without deadlocking against the poller: no user code runs under the write lock."""
+    alarms = StaticAlarms({"checkout-5xx": "OK"})
+    flags = flagkit.Flags(
+        flagkit.StaticSource(json.dumps(checkout())),
+        start=False,
+        guard=flagkit.AlarmGuard(alarms, interval=5),
+    )
+    flags.refresh()
+    free: list[bool] = []
+
+    def lock_is_free(*_: object) -> None:
+        got: list[bool] = []
+
+        def try_lock() -> None:  # from another thread, as the poller would
+            got.append(flags._write_lock.acquire(timeout=5))
+            if got[0]:
+                flags._write_lock.release()
+
+        other = threading.Thread(target=try_lock)
+        other.start()
+        other.join()
+        free.append(got[0])
+        flags.refresh()  # calling back in works
+
+    flags.on_change(lock_is_free)
+    flags.on_rollout(lock_is_free)
+    alarms.set("checkout-5xx", "ALARM")
+    assert flags.check_rollouts()
+    assert free == [True, True]  # the change listener and the rollout listener
+    assert not flags.enabled("checkout", "u1")

@@ -400,9 +400,9 @@ class Flags(_Evaluating):
         """A new document snapshot (poller, backup, overrides): apply the guard, swap it in."""
         with self._write_lock:
             self._base = snapshot
-            events = self._apply_guard(force=True)
+            swapped, events = self._apply_guard(force=True)
             events += self._ramp_steps(self._wall())
-        self._emit(events)
+        self._notify(swapped, events)
         if self._threads and any(
             f.rollout is not None and f.rollout.ramp is not None for f in snapshot.flags.values()
         ):
@@ -410,32 +410,40 @@ class Flags(_Evaluating):
         if self._watcher is not None:
             self._watcher.wake()
 
-    def _apply_guard(self, *, force: bool) -> list[RolloutEvent]:
-        """Swap in the base with the guard's current decisions (the write lock is held)."""
+    def _apply_guard(
+        self, *, force: bool
+    ) -> tuple[tuple[Snapshot, Snapshot] | None, list[RolloutEvent]]:
+        """Swap in the base with the guard's current decisions (the write lock is held).
+
+        Returns ``(old, new)`` when it swapped, and the guard's events; listeners are told by
+        :meth:`_notify` once the lock is released, so no user code runs under it.
+        """
         events: list[RolloutEvent] = []
         guards: dict[str, FlagGuard] = {}
         if self._guard is not None:
             guards, events = self._guard.decide(self._base, self._wall())
-        if force or guards != self._guards:
-            self._guards = guards
-            self._swap(overlay(self._base, guards))
-        return events
+        if not force and guards == self._guards:
+            return None, events
+        self._guards = guards
+        old, new = self._snapshot, overlay(self._base, guards)
+        self._snapshot = new
+        return (old, new), events
 
-    def _swap(self, snapshot: Snapshot) -> None:
-        old = self._snapshot
-        self._snapshot = snapshot
-        for listener in self._listeners:
-            try:
-                listener(old.version, snapshot.version)
-            except Exception:
-                log.exception("flagkit: a change listener raised; the poller carries on")
-
-    def _emit(self, events: list[RolloutEvent]) -> None:
+    def _notify(
+        self, swapped: tuple[Snapshot, Snapshot] | None, events: list[RolloutEvent]
+    ) -> None:
+        if swapped is not None:
+            old, new = swapped
+            for listener in self._listeners:
+                try:
+                    listener(old.version, new.version)
+                except Exception:
+                    log.exception("flagkit: a change listener raised; the poller carries on")
         for event in events:
             log.info("flagkit: %s %s: %s", event.kind, event.flag, event.message)
-            for listener in self._rollout_listeners:
+            for on_rollout in self._rollout_listeners:
                 try:
-                    listener(event)
+                    on_rollout(event)
                 except Exception:
                     log.exception("flagkit: a rollout listener raised; carrying on")
 
@@ -473,12 +481,11 @@ class Flags(_Evaluating):
         now = self._wall()
         if guard is not None:
             guard.poll(self._base.alarm_names, now)
-        before = self._snapshot
         with self._write_lock:
-            events = self._apply_guard(force=False)
+            swapped, events = self._apply_guard(force=False)
             events += self._ramp_steps(now)
-        self._emit(events)
-        return self._snapshot is not before
+        self._notify(swapped, events)
+        return swapped is not None
 
     def _ramp_steps(self, now: float) -> list[RolloutEvent]:
         events: list[RolloutEvent] = []
