@@ -423,6 +423,18 @@ def test_schema_is_draft4_and_accepts_what_flagkit_accepts(
         {"version": "1", "values": {"f": {"enabled": "yes"}}},
         {"dark-mode": {"level": 3}},
         {"dark-mode": True},
+        {"version": "1", "flags": {"f": {"name": None}}},
+        {
+            "version": "1",
+            "flags": {"f": {}},
+            "values": {"f": {"_variants": [{"name": "on", "enabled": True, "rule": None}]}},
+        },
+        {
+            "version": "1",
+            "flags": {
+                "f": {"attributes": {"a": {"constraints": {"type": "number", "minimum": None}}}}
+            },
+        },
     ],
 )
 def test_schema_refuses_what_flagkit_refuses(bad: dict[str, Any]) -> None:

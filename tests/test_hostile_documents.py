@@ -429,9 +429,7 @@ def test_flag_key_with_a_trailing_newline_is_refused_in_every_form(
         ("'beta\u0663'::'''{\"enabled\": true}'''", "application/ion"),
     ],
 )
-def test_keys_with_non_ascii_digits_are_refused_in_every_form(
-    body: str, content_type: str
-) -> None:
+def test_keys_with_non_ascii_digits_are_refused_in_every_form(body: str, content_type: str) -> None:
     """AppConfig's key pattern is ECMA-262, where \\d is [0-9]: "beta\u0663" (an Arabic-Indic
     three) is not a key, though Python's and pydantic's \\d would match it."""
     err = refused(body, content_type=content_type)
@@ -487,3 +485,29 @@ def test_wrong_types_name_flag_field_and_expectation(
     assert err.expected is not None
     if expected is not None:
         assert err.expected.startswith(expected), err
+
+
+@pytest.mark.parametrize(
+    ("document", "field"),
+    [
+        ({"version": "1", "flags": {"f": {"name": None}}}, "flags.name"),
+        ({"version": "1", "flags": {"f": {"_deprecation": None}}}, "flags._deprecation"),
+        (
+            {"version": "1", "flags": {"f": {}}, "values": {"f": {"enabled": None}}},
+            "values.enabled",
+        ),
+        (
+            {
+                "version": "1",
+                "flags": {"f": {}},
+                "values": {"f": {"_variants": [{"name": "x", "enabled": True, "rule": None}]}},
+            },
+            "values._variants[0].rule",
+        ),
+    ],
+)
+def test_null_is_refused_where_appconfig_allows_none(document: dict[str, Any], field: str) -> None:
+    """AppConfig's schema has no null anywhere; an optional field is left out, never nulled."""
+    err = refused(json.dumps(document))
+    assert (err.flag, err.field, err.found) == ("f", field, "null")
+    assert "leave an optional field out" in (err.expected or "")

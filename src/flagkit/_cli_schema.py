@@ -44,6 +44,13 @@ def _draft4(node: Any, key_pattern: str, open_maps: set[str], name: str | None =
             out["enum"] = [v]
         elif k == "properties":  # property names are data here, not keywords
             out[k] = {p: _draft4(s, key_pattern, open_maps) for p, s in v.items()}
+        elif k == "anyOf" and {"type": "null"} in v:
+            # an optional field is left out, never null (the loader refuses null too)
+            rest = [_draft4(x, key_pattern, open_maps) for x in v if x != {"type": "null"}]
+            if len(rest) == 1:
+                out.update(rest[0])
+            else:
+                out[k] = rest
         else:
             out[k] = _draft4(v, key_pattern, open_maps)
     if name in open_maps and isinstance(out.get("additionalProperties"), dict):

@@ -53,7 +53,6 @@ MAX_VARIANTS = 32
 MAX_STRING = 1024
 
 
-
 def _ascii_key(key: str) -> str:
     # AppConfig's schema is ECMA-262, where \d is [0-9]; Python's and pydantic's engines let \d
     # match any Unicode digit ("a٣"), so keys are also held to ASCII.
@@ -468,7 +467,75 @@ def check_state(
     return model.enabled, values
 
 
+def _null_in(node: Any, path: list[int | str]) -> list[int | str] | None:
+    """The path of a null directly inside the JSON object ``node`` (a C-speed scan), or None."""
+    if isinstance(node, dict) and None in node.values():
+        return [*path, next(k for k, v in node.items() if v is None)]
+    return None
+
+
+def _null_path(data: dict[str, Any]) -> list[int | str] | None:
+    """Where the first JSON null is among the stored form's objects, or None.
+
+    Only the objects the schema defines are scanned, one ``None in dict.values()`` each, so a
+    1 MiB document costs about a millisecond; malformed shapes are left to the models.
+    """
+    found = _null_in(data, [])
+    for key, definition in _items(data.get("flags")):
+        where: list[int | str] = ["flags", key]
+        found = found or _null_in(definition, where)
+        if isinstance(definition, dict):
+            found = found or _null_in(definition.get("_deprecation"), [*where, "_deprecation"])
+            for name, attr in _items(definition.get("attributes")):
+                at: list[int | str] = [*where, "attributes", name]
+                constraints = attr.get("constraints") if isinstance(attr, dict) else None
+                found = (
+                    found
+                    or _null_in(attr, at)
+                    or _null_in(constraints, [*at, "constraints"])
+                    or _null_in(
+                        constraints.get("elements") if isinstance(constraints, dict) else None,
+                        [*at, "constraints", "elements"],
+                    )
+                )
+        if found:
+            return found
+    for key, value in _items(data.get("values")):
+        where = ["values", key]
+        found = found or _null_in(value, where)
+        variants = value.get("_variants") if isinstance(value, dict) else None
+        for i, variant in enumerate(variants if isinstance(variants, list) else ()):
+            at = [*where, "_variants", i]
+            found = (
+                found
+                or _null_in(variant, at)
+                or _null_in(
+                    variant.get("attributeValues") if isinstance(variant, dict) else None,
+                    [*at, "attributeValues"],
+                )
+            )
+        if found:
+            return found
+    return found
+
+
+def _items(node: Any) -> Any:
+    return node.items() if isinstance(node, dict) else ()
+
+
 def _load_stored(data: dict[str, Any]) -> tuple[FlagSpec, ...]:
+    # AppConfig's schema allows null nowhere: an optional field is left out, never nulled
+    # (pydantic's `X | None` fields would let an explicit null through).
+    null = _null_path(data)
+    if null is not None:
+        flag, field = _place(null, data_view=False)
+        raise DocumentError(
+            "null value",
+            flag=flag,
+            field=_render_path(field) or None,
+            expected="a value (leave an optional field out rather than null it)",
+            found="null",
+        )
     try:
         doc = _StoredDocument.model_validate(data)
     except ValidationError as exc:
