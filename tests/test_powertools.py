@@ -617,3 +617,49 @@ def test_schedules_same_as_powertools_at_their_boundaries(
     frozen_now[0] = instant
     expected = quietly(powertools(schema).evaluate, name="f", context={}, default=None)
     assert view(schema, clock=lambda: instant).enabled("f") is expected
+
+
+def test_a_freeform_profile_holding_a_powertools_schema_is_polled_through_appconfig() -> None:
+    """AppConfig serves a freeform profile as application/json; content_type= says what it is."""
+    from flagkit.powertools import MEDIA_TYPE
+    from flagkit.testing import LocalAppConfigAgent, LocalAppConfigData
+
+    schema = {
+        "premium": {
+            "default": False,
+            "rules": {
+                "gold tier": {
+                    "when_match": True,
+                    "conditions": [{"action": "EQUALS", "key": "tier", "value": "gold"}],
+                }
+            },
+        }
+    }
+    with LocalAppConfigData(poll_interval=0) as server:
+        server.publish("shop", "prod", "powertools", schema, version_label="v1")
+        client = server.client()
+        as_is = flagkit.Flags(
+            flagkit.AppConfigSource("shop", "prod", "powertools", client=client), start=False
+        )
+        as_is.refresh()
+        assert not as_is.ready  # read as an AppConfig document, a Powertools schema is refused
+        assert "refused" in (as_is.status().last_error or "")
+        flags = flagkit.Flags(
+            flagkit.AppConfigSource(
+                "shop", "prod", "powertools", client=client, content_type=MEDIA_TYPE
+            ),
+            start=False,
+        )
+        assert flags.refresh()
+        assert flags.enabled("premium", "u1", {"tier": "gold"})
+        assert not flags.enabled("premium", "u1", {"tier": "free"})
+        pt = FeatureFlags(flags)
+        assert pt.evaluate(name="premium", context={"tier": "gold"}, default=False) is True
+        client.close()
+    with LocalAppConfigAgent() as agent:
+        agent.publish("shop", "prod", "powertools", schema)
+        source = agent.source("shop", "prod", "powertools")
+        source.content_type = MEDIA_TYPE
+        with flagkit.Flags(source, start=False) as via_agent:
+            assert via_agent.refresh()
+            assert via_agent.enabled("premium", "u1", {"tier": "gold"})

@@ -103,6 +103,8 @@ class AgentSource:
         timeout: seconds for connecting and for each read.
         poll_interval: seconds the poller waits between requests (the agent has its own,
             longer, interval towards AppConfig).
+        content_type: read every body as this type, whatever the agent says (a freeform
+            profile holding a Powertools schema: ``flagkit.powertools.MEDIA_TYPE``).
     """
 
     def __init__(
@@ -116,6 +118,7 @@ class AgentSource:
         token: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
+        content_type: str | None = None,
     ) -> None:
         if port is None:
             port = _port_from_env()
@@ -132,6 +135,7 @@ class AgentSource:
         self.port = port
         self.timeout = timeout
         self.poll_interval = poll_interval
+        self.content_type = content_type
         self.path = "/applications/{}/environments/{}/configurations/{}".format(
             *(quote(part, safe="") for part in (application, environment, profile))
         )
@@ -184,7 +188,7 @@ class AgentSource:
                 response.status, what=self._what, retry_after=headers.get("retry-after")
             )
         body = response.body
-        content_type = headers.get("content-type") or "application/json"
+        content_type = self.content_type or headers.get("content-type") or "application/json"
         digest = content_version(body)
         version = headers.get("configuration-version") or digest
         if digest == self._last_digest and version == self._last_version:

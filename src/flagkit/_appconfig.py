@@ -125,6 +125,9 @@ class AppConfigSource:
         endpoint_url, region_name: passed to the client that is made.
         required_minimum_poll_interval: ``RequiredMinimumPollIntervalInSeconds`` (15..86400).
         connect_timeout, read_timeout: botocore timeouts for the client that is made.
+        content_type: read every body as this type, whatever the service says: a freeform
+            profile holding a Powertools schema is served as ``application/json``, so pass
+            ``flagkit.powertools.MEDIA_TYPE``.
         clock: monotonic clock for session age (injectable for tests).
     """
 
@@ -141,6 +144,7 @@ class AppConfigSource:
         required_minimum_poll_interval: int | None = None,
         connect_timeout: float = 2.0,
         read_timeout: float = 5.0,
+        content_type: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if (
@@ -158,6 +162,7 @@ class AppConfigSource:
         self._required_interval = required_minimum_poll_interval
         self._timeouts = (connect_timeout, read_timeout)
         self._clock = clock
+        self._content_type = content_type  # overrides the service's (a freeform profile)
         self._client: Any = client
         self._token: str | None = None
         self._session_started: float | None = None
@@ -226,7 +231,7 @@ class AppConfigSource:
         interval = response.get("NextPollIntervalInSeconds")
         if isinstance(interval, int) and interval >= 0:
             self._interval = float(interval)
-        content_type = response.get("ContentType") or "application/json"
+        content_type = self._content_type or response.get("ContentType") or "application/json"
         if not body:
             return Fetched(None, content_type, self._last_version, self._interval)
         digest = content_version(body)
