@@ -203,6 +203,7 @@ def test_any_named_alarm_trips_and_alarms_are_batched_by_100(cloudwatch: Any) ->
     set_state(cloudwatch, "alarm-137", "ALARM")
     flags.check_rollouts()
     assert [len(c["AlarmNames"]) for c in calls] == [100, 50]
+    assert {c["MaxRecords"] for c in calls} == {100}
     held = [k for k in doc if not flags.enabled(k, "u")]
     assert held == ["flag-13"]
 

@@ -113,6 +113,7 @@ class CloudWatchAlarms:
             kwargs: dict[str, Any] = {
                 "AlarmNames": list(names[i : i + BATCH]),
                 "AlarmTypes": ["MetricAlarm", "CompositeAlarm"],
+                "MaxRecords": BATCH,  # one page per batch (the default page is 50)
             }
             while True:
                 page = self.client.describe_alarms(**kwargs)
