@@ -435,3 +435,38 @@ def test_listeners_run_outside_the_clients_write_lock() -> None:
     assert flags.check_rollouts()
     assert free == [True, True]  # the change listener and the rollout listener
     assert not flags.enabled("checkout", "u1")
+
+
+def test_cloudwatch_alarms_follows_next_token() -> None:
+    """Pages are followed to the end (moto answers in one page; CloudWatch may not)."""
+    from datetime import timedelta
+
+    stamp = datetime(2026, 11, 26, 10, 0, tzinfo=timezone.utc)
+
+    class Paging:  # the shape of boto3's cloudwatch client, two pages per call
+        def __init__(self) -> None:
+            self.requests: list[dict[str, Any]] = []
+
+        def describe_alarms(self, **kwargs: Any) -> dict[str, Any]:
+            self.requests.append(kwargs)
+            names = kwargs["AlarmNames"]
+            half = len(names) // 2
+            page = names[half:] if "NextToken" in kwargs else names[:half]
+            alarms = [
+                {
+                    "AlarmName": n,
+                    "StateValue": "OK",
+                    "StateUpdatedTimestamp": stamp + timedelta(seconds=i),
+                }
+                for i, n in enumerate(page)
+            ]
+            out: dict[str, Any] = {"MetricAlarms": alarms, "CompositeAlarms": []}
+            if "NextToken" not in kwargs:
+                out["NextToken"] = "page-2"
+            return out
+
+    client = Paging()
+    states = flagkit.CloudWatchAlarms(client).describe([f"a{i}" for i in range(6)])
+    assert sorted(states) == [f"a{i}" for i in range(6)]
+    assert [r.get("NextToken") for r in client.requests] == [None, "page-2"]
+    assert states["a3"].since == stamp.timestamp()
