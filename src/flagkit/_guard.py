@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -156,7 +156,8 @@ class AlarmGuard:
         **client_kwargs: for the default boto3 client (``region_name``, ``endpoint_url``...).
 
     Give it to ``Flags(..., guard=AlarmGuard(...))``; the client polls it on its rollout
-    thread, or call :meth:`Flags.check_alarms` yourself (``start=False``, Lambda).
+    thread, ``flagkit.aws_lambda.with_flags`` at invocation starts, or call
+    :meth:`Flags.check_rollouts` yourself (``start=False``).
     """
 
     def __init__(
@@ -332,5 +333,3 @@ def _tripped(key: str, now: float, firing: tuple[str, ...], policy: str) -> Roll
         firing,
     )
 
-
-Listener = Callable[[RolloutEvent], None]
