@@ -8,7 +8,9 @@ Properties:
   deadline;
 * a snapshot built from a random *valid* document, evaluated through ``Flags`` with any Python
   values as user id and attributes, never raises and never needs its catch-all (no
-  ``ErrorCode.GENERAL``): plain data cannot make a compiled rule raise.
+  ``ErrorCode.GENERAL``): plain data cannot make a compiled rule raise;
+* random ``flagkit-*`` settings (ramp schedules, start instants, alarm names, policies) load or
+  are refused with a DocumentError, and what loads evaluates at any instant without raising.
 
 CI runs a fixed, derandomized profile (about 15 s). For a longer, random run:
 ``FLAGKIT_FUZZ_EXAMPLES=10000 .venv/bin/pytest tests/test_fuzz.py -p no:cacheprovider --timeout=1800``
@@ -27,7 +29,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from flagkit import DocumentError, ErrorCode, FlagkitError, Flags, RuleError, StaticSource
@@ -827,3 +829,117 @@ def test_fuzz_helpers_mutate_for_real() -> None:
     assert changed["values"] == STORED["values"]
     assert STORED["flags"]["pricing"] is not None  # the seed itself is untouched
     assert ION_BINARY.startswith(b"\xe0\x01\x00\xea")
+
+
+# --- the progressive-delivery extension (flagkit-* settings) ----------------------------------
+
+ROLLOUT_NAMES = [
+    "flagkit-ramp",
+    "flagkit-ramp-start",
+    "flagkit-ramp-by",
+    "flagkit-ramp-seed",
+    "flagkit-alarms",
+    "flagkit-alarm-clear",
+    "flagkit-other",
+]
+ramp_texts = st.one_of(
+    st.sampled_from(
+        [
+            "Canary10Percent5Minutes",
+            "CodeDeployDefault.LambdaLinear10PercentEvery2Minutes",
+            "AllAtOnce",
+            "Linear0PercentEvery1Minute",
+            "Canary99Percent99999Hours",
+            "1% 10m, 10% 30m, 100%",
+            "0.001% 1s, 100%",
+        ]
+    ),
+    st.lists(
+        st.tuples(
+            st.integers(min_value=-5, max_value=120).map(str),
+            st.sampled_from(["", "s", "m", "h", "d", "1h30m", "0m", "999999d"]),
+        ),
+        min_size=1,
+        max_size=5,
+    ).map(lambda steps: ", ".join(f"{p}% {d}".strip() for p, d in steps)),
+    st.text(max_size=40),
+)
+rollout_values = st.one_of(
+    ramp_texts,
+    st.sampled_from(
+        [
+            "2026-11-26T10:00:00Z",
+            "2026-11-26T10:00:00",
+            "9999-12-31T23:59:59+14:00",
+            "0001-01-01T00:00:00-12:00",
+            "stay-off",
+            "resume",
+        ]
+    ),
+    st.lists(st.text(min_size=0, max_size=300), max_size=12),
+    st.integers(),
+    st.booleans(),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+
+
+likely_ramps = st.fixed_dictionaries(
+    {
+        "flagkit-ramp": ramp_texts,
+        "flagkit-ramp-start": st.datetimes(
+            min_value=dt.datetime(1, 1, 2), max_value=dt.datetime(9999, 12, 30)
+        ).map(lambda t: t.isoformat() + "Z"),
+    }
+)
+
+
+@fuzz(300)
+@given(
+    ramp=st.none() | likely_ramps,
+    extra=st.just({}) | st.dictionaries(st.sampled_from(ROLLOUT_NAMES), rollout_values, max_size=6),
+    instants=st.lists(st.floats(min_value=-1e11, max_value=1e11), min_size=1, max_size=3),
+    multi=st.booleans(),
+)
+def test_rollout_settings_only_raise_document_errors_and_never_break_evaluation(
+    ramp: dict[str, Any] | None, extra: dict[str, Any], instants: list[float], multi: bool
+) -> None:
+    """Any flagkit-* values load or are refused with a DocumentError; what loads evaluates at
+    any instant (ramps read the clock) without raising or needing the catch-all."""
+    settings_ = {**extra, **(ramp or {})}
+    if multi:
+        values: dict[str, Any] = {
+            "_variants": [
+                {"name": "on", "enabled": True, "rule": "(split pct::50 by::$userId)"},
+                {"name": "off", "enabled": False, "attributeValues": settings_},
+            ]
+        }
+    else:
+        values = {"enabled": True, **settings_}
+    definitions = {name: {} for name in settings_}
+    document = {
+        "version": "1",
+        "flags": {"f": {"name": "f", "attributes": definitions}},
+        "values": {"f": values},
+    }
+    clock = [0.0]
+    try:
+        snap = snapshot_from_bytes(json.dumps(document), wall=lambda: clock[0])
+    except DocumentError:
+        event("refused")
+        return
+    event(
+        "loaded"
+        + (" with a ramp" if snap.flags["f"].rollout and snap.flags["f"].rollout.ramp else "")
+    )
+    flags = Flags(StaticSource(document), start=False, wall=lambda: clock[0])
+    assert flags.refresh()
+    assert len(snap.flags) == 1
+    for instant in instants:
+        clock[0] = instant
+        for user in ("u1", None, 7, "\udcff"):
+            details = flags.details("f", user)
+            assert details.error_code is None, details
+            assert flags.enabled("f", user) is details.value
+        str(flags.explain("f", "u1"))
+        flags.check_rollouts()
+    flags.close()
