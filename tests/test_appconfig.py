@@ -182,6 +182,30 @@ def test_a_failed_call_never_resends_its_token(server: LocalAppConfigData, clien
     assert source.sessions_started == 2
 
 
+def test_the_client_flagkit_makes_sends_a_failed_token_once(
+    server: LocalAppConfigData, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without client=, AppConfigSource makes its own boto3 client: one attempt per call, so a
+    throttled or failed GetLatestConfiguration is not retried by botocore with the same token
+    (botocore's ``"max_attempts": 1`` would mean one *retry*)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    source = AppConfigSource(
+        APP, ENV, PROFILE, endpoint_url=server.endpoint_url, region_name="us-east-1"
+    )
+    with Flags(source, start=False) as flags:
+        flags.refresh()
+        for fault in ("internal", "throttle"):
+            server.inject(fault, operation="GetLatestConfiguration")
+            flags.refresh()
+        assert flags.enabled("checkout")
+    assert source._client.meta.config.retries["total_max_attempts"] == 1
+    tokens = [c.token for c in server.calls if c.operation == "GetLatestConfiguration"]
+    assert len(tokens) == 3  # one per refresh: no botocore retries
+    assert len(tokens) == len(set(tokens))
+
+
 def test_unchanged_after_new_session_is_not_swapped(
     server: LocalAppConfigData, client: Any
 ) -> None:

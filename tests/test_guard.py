@@ -61,7 +61,7 @@ def cloudwatch(moto_endpoint: str, request: pytest.FixtureRequest) -> Any:
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
-        config=Config(retries={"max_attempts": 1}),
+        config=Config(retries={"total_max_attempts": 1}),
     )
     names = client.describe_alarms(MaxRecords=100)["MetricAlarms"]
     if names:
@@ -220,7 +220,7 @@ def test_guard_failures_never_switch_flags_and_show_in_status(cloudwatch: Any) -
         region_name="us-east-1",
         aws_access_key_id="x",
         aws_secret_access_key="y",  # noqa: S106
-        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+        config=Config(retries={"total_max_attempts": 1}, connect_timeout=1),
     )
     flags = guarded_client(unreachable, checkout())
     assert flags.enabled("checkout", "u1")
@@ -470,3 +470,27 @@ def test_cloudwatch_alarms_follows_next_token() -> None:
     assert sorted(states) == [f"a{i}" for i in range(6)]
     assert [r.get("NextToken") for r in client.requests] == [None, "page-2"]
     assert states["a3"].since == stamp.timestamp()
+
+
+def test_the_default_guard_makes_its_boto3_client_up_front(
+    moto_endpoint: str, cloudwatch: Any
+) -> None:
+    """AlarmGuard(**client kwargs) builds CloudWatchAlarms in the caller's thread, with short
+    timeouts and one attempt (the guard owns retrying), and polls through it."""
+    make_alarm(cloudwatch, "checkout-5xx")
+    guard = flagkit.AlarmGuard(
+        interval=30,
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
+    )
+    assert isinstance(guard.alarms, flagkit.CloudWatchAlarms)
+    config = guard.alarms.client.meta.config
+    assert (config.connect_timeout, config.read_timeout) == (2, 5)
+    assert config.retries["total_max_attempts"] == 1
+    flags = flagkit.Flags(Switchable(checkout()), start=False, guard=guard)
+    flags.refresh()
+    set_state(cloudwatch, "checkout-5xx", "ALARM")
+    assert flags.check_rollouts()
+    assert not flags.enabled("checkout", "u1")

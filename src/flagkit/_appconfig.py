@@ -184,7 +184,9 @@ class AppConfigSource:
         config = Config(
             connect_timeout=self._timeouts[0],
             read_timeout=self._timeouts[1],
-            retries={"max_attempts": 1, "mode": "standard"},  # the poller owns retrying
+            # one attempt in all: the poller owns retrying, and a botocore retry would send the
+            # same single-use token twice ("max_attempts": 1 means one *retry*)
+            retries={"total_max_attempts": 1, "mode": "standard"},
         )
         factory = self._session.client if self._session is not None else boto3.client
         return factory(

@@ -101,7 +101,7 @@ class CloudWatchAlarms:
                 raise MissingExtraError("aws", "boto3") from exc
             client_kwargs.setdefault(
                 "config",  # the guard owns retrying: one attempt, short timeouts
-                Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 1}),
+                Config(connect_timeout=2, read_timeout=5, retries={"total_max_attempts": 1}),
             )
             factory = session.client if session is not None else boto3.client
             client = factory("cloudwatch", **client_kwargs)
@@ -165,8 +165,9 @@ class AlarmGuard:
     ) -> None:
         if interval <= 0:
             raise ValueError("interval must be positive")
-        self._alarms = alarms
-        self._client_kwargs = client_kwargs
+        # The boto3 client is made here, in the caller's thread, before any flagkit thread
+        # runs: botocore's default session is not safe to make clients from concurrently.
+        self.alarms: Alarms = alarms if alarms is not None else CloudWatchAlarms(**client_kwargs)
         self.interval = interval
         self._lock = threading.Lock()
         self._states: dict[str, AlarmState] = {}
@@ -180,12 +181,6 @@ class AlarmGuard:
         self._latched: dict[str, Any] = {}  # stay-off: flag -> the definition that tripped
         self._offsets: dict[str, tuple[Any, float]] = {}  # resume: flag -> (definition, paused)
         self._held: tuple[str, ...] = ()
-
-    @property
-    def alarms(self) -> Alarms:
-        if self._alarms is None:
-            self._alarms = CloudWatchAlarms(**self._client_kwargs)
-        return self._alarms
 
     def poll(self, names: Sequence[str], now: float) -> bool:
         """Describe ``names``; True when it succeeded. A failure keeps the last states."""
@@ -313,7 +308,7 @@ class AlarmGuard:
             )
 
     def __repr__(self) -> str:
-        return f"AlarmGuard(interval={self.interval!r}, alarms={self._alarms!r})"
+        return f"AlarmGuard(interval={self.interval!r}, alarms={self.alarms!r})"
 
 
 def _firing(state: AlarmState | None) -> bool:
