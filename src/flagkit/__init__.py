@@ -23,7 +23,6 @@ from ._exceptions import (
     RuleError,
     SourceError,
 )
-from ._hooks import EvaluationCounters, Exposure, Exposures, otel_attributes
 from ._poller import Polling, Status
 from ._source import Fetched, FileSource, Source, StaticSource
 from ._types import ErrorCode, EvaluationDetails, Reason
@@ -32,8 +31,11 @@ if TYPE_CHECKING:
     from ._agent import AgentSource
     from ._appconfig import AppConfigSource
     from ._guard import AlarmGuard, AlarmState, CloudWatchAlarms, GuardStatus, RolloutEvent
+    from ._hooks import EvaluationCounters, Exposure, Exposures, otel_attributes
 
+# Loaded on first use (by the clients that use them), not by `import flagkit`.
 _GUARD_NAMES = ("AlarmGuard", "AlarmState", "CloudWatchAlarms", "GuardStatus", "RolloutEvent")
+_HOOK_NAMES = ("EvaluationCounters", "Exposure", "Exposures", "otel_attributes")
 
 __all__ = [
     "AgentSource",
@@ -86,7 +88,7 @@ def validate(
 
 def __getattr__(name: str) -> Any:
     # AWS sources are imported on first use so that `import flagkit` never imports boto3; the
-    # alarm guard's names likewise, so that a client without one never loads it.
+    # alarm guard's and the hooks' names likewise.
     if name == "AppConfigSource":
         from ._appconfig import AppConfigSource
 
@@ -95,8 +97,16 @@ def __getattr__(name: str) -> Any:
         from ._agent import AgentSource
 
         return AgentSource
-    if name in _GUARD_NAMES:  # progressive delivery: loaded by the clients that use it
+    if name in _GUARD_NAMES:
         from . import _guard
 
         return getattr(_guard, name)
+    if name in _HOOK_NAMES:
+        from . import _hooks
+
+        return getattr(_hooks, name)
     raise AttributeError(f"module 'flagkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
