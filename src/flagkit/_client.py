@@ -403,9 +403,7 @@ class Flags(_Evaluating):
             swapped, events = self._apply_guard(force=True)
             events += self._ramp_steps(self._wall())
         self._notify(swapped, events)
-        if self._threads and any(
-            f.rollout is not None and f.rollout.ramp is not None for f in snapshot.flags.values()
-        ):
+        if self._threads and any(f.ramp is not None for f in snapshot.flags.values()):
             self._start_watcher()
         if self._watcher is not None:
             self._watcher.wake()
@@ -461,12 +459,9 @@ class Flags(_Evaluating):
         self.check_rollouts()
         now = self._wall()
         due = now + (self._guard.interval if self._guard is not None else 300.0)
-        offsets = self._guards
-        for key, flag in self._snapshot.flags.items():
-            ramp = flag.rollout.ramp if flag.rollout is not None else None
-            if ramp is not None:
-                guard = offsets.get(key)
-                step = ramp.at(now, guard.offset if guard else 0.0)
+        for flag in self._snapshot.flags.values():
+            if flag.ramp is not None:
+                step = flag.ramp.at(now, flag.ramp_offset)
                 if step.next_at is not None:
                     due = min(due, step.next_at)
         return due
@@ -491,13 +486,12 @@ class Flags(_Evaluating):
         events: list[RolloutEvent] = []
         seen: dict[tuple[str, object], int] = {}
         for key, flag in self._snapshot.flags.items():
-            ramp = flag.rollout.ramp if flag.rollout is not None else None
+            ramp = flag.ramp
             if ramp is None or (flag.guard is not None and flag.guard.tripped):
                 continue
             from ._guard import RolloutEvent
 
-            offset = flag.guard.offset if flag.guard is not None else 0.0
-            step = ramp.at(now, offset)
+            step = ramp.at(now, flag.ramp_offset)
             ident = (key, ramp)
             seen[ident] = step.index
             if step.index > self._steps.get(ident, step.index):

@@ -199,10 +199,9 @@ def _ramp_line(
     now: float,
     user_key: str,
 ) -> str | None:
-    ramp = compiled.rollout.ramp if compiled.rollout is not None else None
+    ramp, offset = compiled.ramp, compiled.ramp_offset
     if ramp is None:
         return None
-    offset = compiled.guard.offset if compiled.guard is not None else 0.0
     line = ramp.describe(now, offset)
     pct = ramp.at(now, offset).pct
     text = _split_text(resolve(ramp.by, user_id, attributes, user_key=user_key))

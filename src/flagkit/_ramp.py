@@ -33,7 +33,7 @@ import mmh3
 from ._bucketing import hash_threshold, pct_units, seed_of
 from ._rules_compile import hasher
 
-__all__ = ["Ramp", "RampPosition", "parse_ramp", "parse_start", "ramp_gate"]
+__all__ = ["Ramp", "RampPosition", "RampSyntaxError", "parse_start", "parse_steps", "ramp_gate"]
 
 Predicate = Callable[[Any, "dict[str, Any] | None"], bool]
 
@@ -71,11 +71,6 @@ class Ramp:
     steps: tuple[tuple[float, float], ...]
     by: str  # the context key hashed (the user key by default)
     seed: str  # the seed string (the flag key by default)
-
-    @property
-    def total(self) -> float:
-        """Seconds from the start to the last step."""
-        return self.steps[-1][0]
 
     def at(self, now: float, offset: float = 0.0) -> RampPosition:
         """The position at wall time ``now``, the schedule shifted later by ``offset`` seconds."""
@@ -182,11 +177,6 @@ def _preset_steps(m: re.Match[str]) -> tuple[tuple[float, float], ...]:
         return ((0.0, float(pct)), (float(every), 100.0))
     count = -(-100 // pct)  # steps until 100 %
     return tuple((float(k * every), float(min(100, (k + 1) * pct))) for k in range(count))
-
-
-def parse_ramp(text: str, start: str, *, by: str, seed: str) -> Ramp:
-    """Parse a schedule; raises :class:`RampSyntaxError` with what was expected."""
-    return Ramp(text.strip(), parse_start(start), start.strip(), parse_steps(text), by, seed)
 
 
 def ramp_gate(

@@ -156,17 +156,20 @@ def _parse(flag: str, where: str, found: dict[str, Any], user_key: str) -> Rollo
     ramp: Ramp | None = None
     schedule, start = text(RAMP), text(RAMP_START)
     if schedule is not None:
-        from ._ramp import RampSyntaxError, parse_ramp
+        from ._ramp import Ramp, RampSyntaxError, parse_start, parse_steps
 
         if start is None:
             raise fail(RAMP_START, "a start instant such as 2026-11-26T10:00:00Z", "none")
         try:
-            ramp = parse_ramp(
-                schedule, start, by=text(RAMP_BY) or user_key, seed=text(RAMP_SEED) or flag
-            )
+            start_at = parse_start(start)
         except RampSyntaxError as exc:
-            bad = RAMP_START if "date-time" in str(exc) else RAMP
-            raise fail(bad, str(exc)) from None
+            raise fail(RAMP_START, str(exc)) from None
+        try:
+            steps = parse_steps(schedule)
+        except RampSyntaxError as exc:
+            raise fail(RAMP, str(exc)) from None
+        by, seed = text(RAMP_BY) or user_key, text(RAMP_SEED) or flag
+        ramp = Ramp(schedule.strip(), start_at, start.strip(), steps, by, seed)
     else:
         for orphan in (RAMP_START, RAMP_BY, RAMP_SEED):
             if orphan in found:

@@ -32,6 +32,7 @@ from ._spec import FlagSpec, VariantSpec
 from ._types import Reason
 
 if TYPE_CHECKING:  # loaded when a document is built, not at ``import flagkit``
+    from ._ramp import Ramp
     from ._rollout import Rollout
 
 __all__ = [
@@ -72,6 +73,15 @@ class CompiledFlag:
     rollout: Rollout | None = None  # its ramp and alarms (the flagkit-* attributes)
     off: Outcome | None = None  # served outside the ramp: the default variant (or off)
     guard: FlagGuard | None = None  # set on the copies an alarm-guard overlay makes
+
+    @property
+    def ramp(self) -> Ramp | None:
+        return self.rollout.ramp if self.rollout is not None else None
+
+    @property
+    def ramp_offset(self) -> float:
+        """Seconds the ramp's schedule is shifted by past alarm pauses (resume policy)."""
+        return self.guard.offset if self.guard is not None else 0.0
 
     @property
     def constant(self) -> bool:
@@ -166,7 +176,7 @@ def overlay(base: Snapshot, guards: Mapping[str, FlagGuard]) -> Snapshot:
             continue
         if guard.tripped:
             changed[key] = _held(flag, guard)
-        elif flag.rollout is not None and flag.rollout.ramp is not None:
+        elif flag.rollout is not None and flag.ramp is not None:
             recompiled = _compile_flag(
                 flag.spec, base.user_key, flag.rollout, base.wall, guard.offset
             )
