@@ -33,8 +33,9 @@ from benchmarks.timing import gc_paused, median, time_batch
 
 
 class _Stub:
-    def enabled(self, flag: str, user_id: Any = None, attributes: Any = None, *,
-                default: bool = False) -> bool:
+    def enabled(
+        self, flag: str, user_id: Any = None, attributes: Any = None, *, default: bool = False
+    ) -> bool:
         return default
 
 

@@ -41,14 +41,17 @@ def _sample(preload: str) -> tuple[dict[str, tuple[int, int]], list[str]]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", probe],
-        capture_output=True, text=True, env=env, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     rows: dict[str, tuple[int, int]] = {}
     after = done.stderr.split("--flagkit--\n", 1)[1]
     for line in after.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
-        self_us, cum_us, name = (part.strip() for part in line[len("import time:"):].split("|"))
+        self_us, cum_us, name = (part.strip() for part in line[len("import time:") :].split("|"))
         rows[name] = (int(self_us), int(cum_us))
     return rows, [m for m in done.stdout.strip().split(",") if m]
 

@@ -29,7 +29,9 @@ def _git_head() -> str:
     try:
         done = subprocess.run(
             ["git", "-C", str(ROOT), "log", "-1", "--format=%h %s"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -58,8 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(result, run.Report):
             verified = result.verified
             text = buf.getvalue().split("\n\n", 1)[1] if "\n\n" in buf.getvalue() else ""
-            progress = [line for line in buf.getvalue().splitlines()
-                        if line.startswith(("skipping", "REFUSED", "ERROR"))]
+            progress = [
+                line
+                for line in buf.getvalue().splitlines()
+                if line.startswith(("skipping", "REFUSED", "ERROR"))
+            ]
             text = "\n".join(progress + ([""] if progress else [])) + text.lstrip("\n")
         else:
             text = buf.getvalue()

@@ -220,8 +220,14 @@ def _load_and_verify(key: str, users: list[User], say: Any) -> tuple[SdkResult, 
     return result, bench
 
 
-def _time_all(report: Report, benches: dict[str, Any], users: list[User], settings: Settings,
-              rng: random.Random, say: Any) -> None:
+def _time_all(
+    report: Report,
+    benches: dict[str, Any],
+    users: list[User],
+    settings: Settings,
+    rng: random.Random,
+    say: Any,
+) -> None:
     target_ns = int(settings.target_ms * 1e6)
     shapes: dict[tuple[str, str], tuple[int, int]] = {}
     for key, bench in benches.items():
@@ -230,8 +236,10 @@ def _time_all(report: Report, benches: dict[str, Any], users: list[User], settin
                 shapes[key, s.key] = calibrate(bench.evaluators[s.key], users, target_ns)
                 report.sdks[key].ns[s.key] = []
                 report.sdks[key].ratio[s.key] = []
-    say(f"timing {len(benches)} SDKs x {len(SCENARIOS)} scenarios x {settings.rounds} rounds "
-        f"(~{settings.target_ms:g} ms per batch)")
+    say(
+        f"timing {len(benches)} SDKs x {len(SCENARIOS)} scenarios x {settings.rounds} rounds "
+        f"(~{settings.target_ms:g} ms per batch)"
+    )
     order = list(benches)
     for rnd in range(settings.rounds):
         batch_users = _rotated(users, rnd * 7919)  # same users for everyone within a repeat
@@ -275,11 +283,13 @@ def _judge(report: Report) -> None:
         report.speedup[s.key] = median(per_round)
     worst_key = min(report.speedup, key=report.speedup.__getitem__)
     worst = report.speedup[worst_key]
-    report.targets.append((
-        f">= {TARGET_SPEEDUP:g}x faster than the fastest peer in every scenario",
-        f"lowest {worst:.1f}x ({worst_key})",
-        worst >= TARGET_SPEEDUP,
-    ))
+    report.targets.append(
+        (
+            f">= {TARGET_SPEEDUP:g}x faster than the fastest peer in every scenario",
+            f"lowest {worst:.1f}x ({worst_key})",
+            worst >= TARGET_SPEEDUP,
+        )
+    )
 
 
 # --- output ---------------------------------------------------------------------------------
@@ -311,15 +321,26 @@ def render(report: Report) -> str:
     for r in timed:
         cells = " | ".join(f"{r.median_ns(k):,.0f}" for k in keys)
         lines.append(f"| {r.name} | {cells} |")
-    lines += ["", "Ratio to the floor (median of the per-repeat ratios):", "",
-              header + " geomean |", sep + "---:|"]
+    lines += [
+        "",
+        "Ratio to the floor (median of the per-repeat ratios):",
+        "",
+        header + " geomean |",
+        sep + "---:|",
+    ]
     for r in timed:
         cells = " | ".join(f"{r.median_ratio(k):.2f}x" for k in keys)
         lines.append(f"| {r.name} | {cells} | {r.geomean_ratio():.2f}x |")
     if report.speedup:
         cells = " | ".join(f"{report.speedup[k]:.1f}x" for k in keys)
-        lines += ["", "flagkit's speedup over the fastest peer (median over repeats):", "",
-                  header, sep, f"| fastest peer / flagkit | {cells} |"]
+        lines += [
+            "",
+            "flagkit's speedup over the fastest peer (median over repeats):",
+            "",
+            header,
+            sep,
+            f"| fastest peer / flagkit | {cells} |",
+        ]
     if report.targets:
         lines += ["", "| target (issue 4) | measured | met |", "|---|---|---|"]
         lines += [f"| {t} | {v} | {'yes' if ok else '**no**'} |" for t, v, ok in report.targets]
@@ -328,8 +349,14 @@ def render(report: Report) -> str:
         cells = " | ".join(
             f"{quantile(fk.ratio[k], 0.25):.2f}-{quantile(fk.ratio[k], 0.75):.2f}x" for k in keys
         )
-        lines += ["", "Spread of flagkit's per-repeat ratio (interquartile range):", "",
-                  header, sep, f"| flagkit | {cells} |"]
+        lines += [
+            "",
+            "Spread of flagkit's per-repeat ratio (interquartile range):",
+            "",
+            header,
+            sep,
+            f"| flagkit | {cells} |",
+        ]
     return "\n".join(lines)
 
 
@@ -369,15 +396,19 @@ def profile(key: str, calls: int = 200_000, top: int = 12) -> str:
 def main(argv: list[str] | None = None, out: Any = sys.stdout) -> Report | None:
     """Command-line entry point; returns the report (None for ``--profile``)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="3 short repeats, 4,000-user share check")
+    parser.add_argument(
+        "--quick", action="store_true", help="3 short repeats, 4,000-user share check"
+    )
     parser.add_argument("--rounds", type=int, help="interleaved repeats (default 25, quick 3)")
     parser.add_argument("--target-ms", type=float, help="wall time per timed batch (default 10)")
-    parser.add_argument("--only", help="comma-separated adapters (floor is always included): "
-                        + ",".join(peers.ADAPTERS))
+    parser.add_argument(
+        "--only",
+        help="comma-separated adapters (floor is always included): " + ",".join(peers.ADAPTERS),
+    )
     parser.add_argument("--json", metavar="PATH", help="also write every per-repeat number here")
-    parser.add_argument("--profile", metavar="ADAPTER",
-                        help="cProfile one adapter instead of timing")
+    parser.add_argument(
+        "--profile", metavar="ADAPTER", help="cProfile one adapter instead of timing"
+    )
     args = parser.parse_args(argv)
     if args.profile:
         logging.disable(logging.CRITICAL)

@@ -128,7 +128,7 @@ def _phases(body: bytes, repeats: int) -> dict[str, float]:
 
     Private names move; if they have, the breakdown is skipped rather than the benchmark."""
     try:
-        from flagkit._document import load_document, parse_json
+        from flagkit._document.appconfig import load_document, parse_json
         from flagkit._snapshot import build_snapshot
     except ImportError:
         return {}
@@ -150,23 +150,25 @@ def _phases(body: bytes, repeats: int) -> dict[str, float]:
 def render(r: dict[str, Any]) -> str:
     ok_t = r["build_ms_median"] <= TARGET_MS
     ok_m = r["retained_mb"] <= TARGET_MB
-    return "\n".join([
-        f"Snapshot build: {r['flags']:,} flags x {r['variants_per_flag']} variants, "
-        f"{r['document_bytes']:,} bytes of JSON, {r['repeats']} repeats",
-        "",
-        "| measure | value | target | met |",
-        "|---|---:|---:|---|",
-        f"| build (parse + validate + compile), median | {r['build_ms_median']:.1f} ms "
-        f"(min {r['build_ms_min']:.1f}, max {r['build_ms_max']:.1f}) | <= {TARGET_MS:g} ms "
-        f"| {'yes' if ok_t else '**no**'} |",
-        f"| memory retained by the snapshot | {r['retained_mb']:.2f} MB | <= {TARGET_MB:g} MB "
-        f"| {'yes' if ok_m else '**no**'} |",
-        f"| peak memory during a build | {r['peak_mb']:.2f} MB | - | - |",
-        *(
-            f"| - of which {name} (median) | {ms:.1f} ms | - | - |"
-            for name, ms in r["phases_ms"].items()
-        ),
-    ])
+    return "\n".join(
+        [
+            f"Snapshot build: {r['flags']:,} flags x {r['variants_per_flag']} variants, "
+            f"{r['document_bytes']:,} bytes of JSON, {r['repeats']} repeats",
+            "",
+            "| measure | value | target | met |",
+            "|---|---:|---:|---|",
+            f"| build (parse + validate + compile), median | {r['build_ms_median']:.1f} ms "
+            f"(min {r['build_ms_min']:.1f}, max {r['build_ms_max']:.1f}) | <= {TARGET_MS:g} ms "
+            f"| {'yes' if ok_t else '**no**'} |",
+            f"| memory retained by the snapshot | {r['retained_mb']:.2f} MB | <= {TARGET_MB:g} MB "
+            f"| {'yes' if ok_m else '**no**'} |",
+            f"| peak memory during a build | {r['peak_mb']:.2f} MB | - | - |",
+            *(
+                f"| - of which {name} (median) | {ms:.1f} ms | - | - |"
+                for name, ms in r["phases_ms"].items()
+            ),
+        ]
+    )
 
 
 def main(argv: list[str] | None = None, out: Any = sys.stdout) -> dict[str, Any]:

@@ -86,8 +86,9 @@ def _expected_s2(users: list[tuple[str, dict[str, Any]]]) -> dict[str, frozenset
     return {uid: frozenset(v) for uid, v in allowed.items()}
 
 
-def _round(flags: Any, users: list[Any], allowed: dict[str, frozenset[bool]], swap: bool,
-           per_reader: int) -> dict[str, Any]:
+def _round(
+    flags: Any, users: list[Any], allowed: dict[str, frozenset[bool]], swap: bool, per_reader: int
+) -> dict[str, Any]:
     stop = threading.Event()
     start = threading.Barrier(READERS + (2 if swap else 1))
     samples = [array("q") for _ in range(READERS)]
@@ -143,8 +144,9 @@ def _round(flags: Any, users: list[Any], allowed: dict[str, frozenset[bool]], sw
             if swapped:
                 swap_ns.append(pc() - t0)
 
-    threads = [threading.Thread(target=reader, args=(i,), name=f"bench-reader-{i}")
-               for i in range(READERS)]
+    threads = [
+        threading.Thread(target=reader, args=(i,), name=f"bench-reader-{i}") for i in range(READERS)
+    ]
     swap_thread = threading.Thread(target=swapper, name="bench-swapper") if swap else None
     for t in threads:
         t.start()

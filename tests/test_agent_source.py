@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from flagkit import Fetched, Flags, PermanentSourceError, Polling, RetryableSourceError
-from flagkit._agent import DEFAULT_PORT, PORT_ENV, AgentSource, classify_status
+from flagkit._sources.agent import DEFAULT_PORT, PORT_ENV, AgentSource, classify_status
 from flagkit.testing import LocalAppConfigAgent
 
 ON = {"checkout": {"enabled": True, "limit": 3}}
@@ -490,7 +490,7 @@ def test_malformed_answers_are_retryable_errors(answer: bytes, why: str) -> None
 
 def test_oversize_bodies_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """A body over the guard (by length, by chunks, or until close) is refused."""
-    from flagkit import _loopback_http
+    from flagkit._sources import http as _loopback_http
 
     monkeypatch.setattr(_loopback_http, "MAX_BODY", 10)
     answers = [

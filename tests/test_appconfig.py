@@ -21,7 +21,7 @@ import pytest
 
 import flagkit
 from flagkit import AppConfigSource, Flags, Polling
-from flagkit._appconfig import SESSION_RENEW_AFTER
+from flagkit._sources.appconfig import SESSION_RENEW_AFTER
 from flagkit.testing import LocalAppConfigData
 
 APP, ENV, PROFILE = "shop", "prod", "flags"

@@ -173,7 +173,7 @@ def test_cold_start_appconfig_unreachable_serves_backup_within_budget(tmp_path: 
     import boto3
     from botocore.config import Config
 
-    from flagkit._appconfig import AppConfigSource
+    from flagkit._sources.appconfig import AppConfigSource
 
     backup = backup_of(tmp_path, ON)
     client = boto3.client(
@@ -319,7 +319,7 @@ def test_budget_is_capped_by_the_remaining_time(wall: Wall) -> None:
 
 def test_budget_with_local_appconfigdata_delay(wall: Wall) -> None:
     """Real AppConfigSource, server delaying 5 s: the invocation runs on last good in budget."""
-    from flagkit._appconfig import AppConfigSource
+    from flagkit._sources.appconfig import AppConfigSource
     from flagkit.testing import LocalAppConfigData
 
     with LocalAppConfigData(poll_interval=0) as server:

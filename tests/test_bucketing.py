@@ -17,8 +17,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import flagkit
-from flagkit._bucketing import BUCKETS, bucket, hash_threshold, in_split, pct_units, seed_of
-from flagkit._rules import compile_rule
+from flagkit._rules.bucketing import BUCKETS, bucket, hash_threshold, in_split, pct_units, seed_of
+from flagkit._rules.compile import compile_rule
 
 N = 100_000
 IDS = [f"user-{i}" for i in range(N)]
@@ -52,7 +52,9 @@ _ROW = re.compile(
 
 
 def doc_vectors() -> list[dict[str, str]]:
-    return [m.groupdict() for line in DOC.read_text("utf-8").splitlines() if (m := _ROW.match(line))]
+    return [
+        m.groupdict() for line in DOC.read_text("utf-8").splitlines() if (m := _ROW.match(line))
+    ]
 
 
 def test_doc_has_the_promised_vectors() -> None:
@@ -88,8 +90,8 @@ def test_doc_vectors_match_the_code(row: dict[str, str]) -> None:
 
 _CHILD = """
 import json, sys
-from flagkit._bucketing import bucket
-from flagkit._rules import compile_rule
+from flagkit._rules.bucketing import bucket
+from flagkit._rules.compile import compile_rule
 batch = json.load(sys.stdin)
 rules = {p: compile_rule(f'(split pct::{p} by::$userId seed::"cross")', flag_key="f").test
          for p in (1, 10, 50)}

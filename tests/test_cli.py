@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from flagkit._bucketing import bucket
-from flagkit._cli import main, parse_attrs
-from flagkit._cli_schema import document_schema
+from flagkit._cli.main import main, parse_attrs
+from flagkit._cli.schema import document_schema
+from flagkit._rules.bucketing import bucket
 
 FLAG = "new-pricing-engine"
 STAFF = '(ends_with $email "@shop.example")'
@@ -485,7 +485,7 @@ def _replace(path: Path, doc: dict[str, Any]) -> None:
 def test_serve_publishes_the_file_and_republishes_changes(tmp_path: Path) -> None:
     pytest.importorskip("boto3")
     import flagkit
-    from flagkit._cli_serve import serve
+    from flagkit._cli.serve import serve
 
     path = tmp_path / "flags.json"
     path.write_text(json.dumps({"dark-mode": {"enabled": False}}))
@@ -543,7 +543,7 @@ def test_serve_publishes_the_file_and_republishes_changes(tmp_path: Path) -> Non
 
 def test_serve_refuses_a_bad_file_at_start(tmp_path: Path) -> None:
     pytest.importorskip("boto3")
-    from flagkit._cli_serve import serve
+    from flagkit._cli.serve import serve
 
     path = tmp_path / "flags.json"
     path.write_text("[]")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import flagkit
 from flagkit import ErrorCode, Flags, Reason, StaticSource
-from flagkit._bucketing import in_split
+from flagkit._rules.bucketing import in_split
 
 DOC: dict[str, Any] = {
     "version": "1",
@@ -399,7 +399,13 @@ def test_progressive_delivery_loads_only_when_used() -> None:
     import subprocess
     import sys
 
-    lazy = ["flagkit._guard", "flagkit._ramp", "flagkit._rollout", "flagkit._watch", "re2"]
+    lazy = [
+        "flagkit._rollout.guard",
+        "flagkit._rollout.ramp",
+        "flagkit._document.settings",
+        "flagkit._rollout.watch",
+        "re2",
+    ]
     code = (
         "import sys, flagkit\n"
         "f = flagkit.Flags(flagkit.StaticSource({'a': {'enabled': True}}))\n"
@@ -410,4 +416,4 @@ def test_progressive_delivery_loads_only_when_used() -> None:
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.splitlines()
-    assert out == ["['flagkit._rollout']", "flagkit._guard RolloutEvent"]
+    assert out == ["['flagkit._document.settings']", "flagkit._rollout.guard RolloutEvent"]

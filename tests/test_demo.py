@@ -9,9 +9,9 @@ import threading
 
 import pytest
 
-from flagkit._bucketing import in_split
-from flagkit._demo import FLAG, STEPS, TOTAL_STEPS, DemoResult, population, run_demo
-from flagkit._demo_rollout import PARTS
+from flagkit._cli.demo import FLAG, STEPS, TOTAL_STEPS, DemoResult, population, run_demo
+from flagkit._cli.demo_rollout import PARTS
+from flagkit._rules.bucketing import in_split
 
 pytest.importorskip("boto3")
 

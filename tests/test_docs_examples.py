@@ -79,7 +79,7 @@ def run_blocks(blocks: list[Block], namespace: dict[str, Any]) -> int:
 
 def run_console(block: Block) -> None:
     """Run each ``$ flagkit ...`` line of a console block and compare with its shown output."""
-    from flagkit._cli import main
+    from flagkit._cli.main import main
 
     checker = doctest.OutputChecker()
     commands: list[tuple[int, str, list[str]]] = []

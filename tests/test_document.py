@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import flagkit
 from flagkit import DocumentError, RuleError
-from flagkit._document import load_document
+from flagkit._document.appconfig import load_document
 from flagkit._snapshot import snapshot_from_bytes
 
 # The multi-variant example of AppConfig's user guide (appconfig.md §2.3), complete.

@@ -33,11 +33,11 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from flagkit import DocumentError, ErrorCode, FlagkitError, Flags, RuleError, StaticSource
-from flagkit._document import load_document, parse_json
-from flagkit._ion import load_ion
-from flagkit._rules import compile_rule
-from flagkit._rules_compile import compile_pattern
-from flagkit._rules_parse import parse
+from flagkit._document.appconfig import load_document, parse_json
+from flagkit._document.ion import load_ion
+from flagkit._rules.closures import compile_pattern
+from flagkit._rules.compile import compile_rule
+from flagkit._rules.parse import parse
 from flagkit._snapshot import snapshot_from_bytes
 
 simpleion = pytest.importorskip("amazon.ion.simpleion")
@@ -685,7 +685,7 @@ def test_ion_c_hang_example_is_refused_in_a_subprocess() -> None:
     import sys
 
     code = (
-        "import sys; from flagkit._ion import load_ion; from flagkit import DocumentError\n"
+        "import sys; from flagkit._document.ion import load_ion; from flagkit import DocumentError\n"
         "try:\n    load_ion(bytes.fromhex(sys.argv[1]))\n"
         "except DocumentError as e:\n    print(e.message)\n"
     )

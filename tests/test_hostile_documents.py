@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from flagkit import DocumentError, Flags, Reason, RuleError, StaticSource
-from flagkit._rules_parse import MAX_DEPTH
+from flagkit._rules.parse import MAX_DEPTH
 from flagkit._snapshot import snapshot_from_bytes
 
 # Under Python's `re`, `(a+)+$` tries every way of splitting the run of a's before failing at
@@ -317,7 +317,7 @@ def test_oversize_body_is_refused_before_any_parser_runs(
 ) -> None:
     """The size cap is checked on the raw body: json, pydantic and amazon-ion are not called."""
     with (
-        calls_into("json", "pydantic", "amazon", "flagkit._rules") as seen,
+        calls_into("json", "pydantic", "amazon", "flagkit._rules.compile") as seen,
         pytest.raises(DocumentError) as info,
     ):
         snapshot_from_bytes(body, content_type=content_type, max_bytes=1000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flagkit import DocumentError, Flags, Reason, StaticSource
-from flagkit._bucketing import in_split
+from flagkit._rules.bucketing import in_split
 
 ION = """
 'tiered_release'::[

@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import flagkit
-from flagkit._bucketing import in_split
-from flagkit._ramp import RampSyntaxError, parse_start, parse_steps
+from flagkit._rollout.ramp import RampSyntaxError, parse_start, parse_steps
+from flagkit._rules.bucketing import in_split
 
 START = "2026-11-26T10:00:00Z"
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=timezone.utc).timestamp()
@@ -441,8 +441,8 @@ def test_cli_explain_at_an_instant(tmp_path: Path) -> None:
 
 
 def test_schema_covers_the_settings_and_stored_constraints_accept_valid_ones() -> None:
-    from flagkit._cli_schema import document_schema
-    from flagkit._rollout import constraints
+    from flagkit._cli.schema import document_schema
+    from flagkit._document.settings import constraints
     from test_cli import _Draft4
 
     schema = document_schema()

@@ -12,9 +12,16 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from flagkit._bucketing import in_split
 from flagkit._exceptions import DocumentError, RuleError
-from flagkit._rules import MAX_DEPTH, MAX_RULE_CHARS, MISSING, CompiledRule, compile_rule, resolve
+from flagkit._rules.bucketing import in_split
+from flagkit._rules.compile import (
+    MAX_DEPTH,
+    MAX_RULE_CHARS,
+    MISSING,
+    CompiledRule,
+    compile_rule,
+    resolve,
+)
 
 FLAG = "my-flag"
 
@@ -345,7 +352,7 @@ def test_split_on_lone_surrogates_hashes_surrogatepass_bytes_without_crashing() 
     rule = compile_rule('(split pct::50 by::$userId seed::"s")', flag_key=FLAG).test
     import mmh3
 
-    from flagkit._bucketing import hash_threshold, seed_of
+    from flagkit._rules.bucketing import hash_threshold, seed_of
 
     for uid in ("\udc80", "a\ud800b", "\udfff\ud800"):
         h = mmh3.hash(uid.encode("utf-8", "surrogatepass"), seed_of("s"), signed=False)

@@ -24,14 +24,14 @@ from ._exceptions import (
     SourceError,
 )
 from ._poller import Polling, Status
-from ._source import Fetched, FileSource, Source, StaticSource
+from ._sources.base import Fetched, FileSource, Source, StaticSource
 from ._types import ErrorCode, EvaluationDetails, Reason
 
 if TYPE_CHECKING:
-    from ._agent import AgentSource
-    from ._appconfig import AppConfigSource
-    from ._guard import AlarmGuard, AlarmState, CloudWatchAlarms, GuardStatus, RolloutEvent
     from ._hooks import EvaluationCounters, Exposure, Exposures, otel_attributes
+    from ._rollout.guard import AlarmGuard, AlarmState, CloudWatchAlarms, GuardStatus, RolloutEvent
+    from ._sources.agent import AgentSource
+    from ._sources.appconfig import AppConfigSource
 
 # Loaded on first use (by the clients that use them), not by `import flagkit`.
 _GUARD_NAMES = ("AlarmGuard", "AlarmState", "CloudWatchAlarms", "GuardStatus", "RolloutEvent")
@@ -90,15 +90,15 @@ def __getattr__(name: str) -> Any:
     # AWS sources are imported on first use so that `import flagkit` never imports boto3; the
     # alarm guard's and the hooks' names likewise.
     if name == "AppConfigSource":
-        from ._appconfig import AppConfigSource
+        from ._sources.appconfig import AppConfigSource
 
         return AppConfigSource
     if name == "AgentSource":
-        from ._agent import AgentSource
+        from ._sources.agent import AgentSource
 
         return AgentSource
     if name in _GUARD_NAMES:
-        from . import _guard
+        from ._rollout import guard as _guard
 
         return getattr(_guard, name)
     if name in _HOOK_NAMES:

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._poller import Poller, Polling, Status
 from ._snapshot import EMPTY, FlagGuard, Snapshot, overlay
-from ._source import Source
+from ._sources.base import Source
 from ._types import ErrorCode, EvaluationDetails, Reason
 
 if TYPE_CHECKING:
     from ._explain import Explanation
-    from ._guard import AlarmGuard, RolloutEvent
-    from ._watch import RolloutWatcher
+    from ._rollout.guard import AlarmGuard, RolloutEvent
+    from ._rollout.watch import RolloutWatcher
 
 __all__ = ["Flags", "FlagsView"]
 
@@ -447,7 +447,7 @@ class Flags(_Evaluating):
 
     def _start_watcher(self) -> None:
         if self._watcher is None:
-            from ._watch import RolloutWatcher
+            from ._rollout.watch import RolloutWatcher
 
             with self._write_lock:
                 if self._watcher is None:
@@ -489,7 +489,7 @@ class Flags(_Evaluating):
             ramp = flag.ramp
             if ramp is None or (flag.guard is not None and flag.guard.tripped):
                 continue
-            from ._guard import RolloutEvent
+            from ._rollout.guard import RolloutEvent
 
             step = ramp.at(now, flag.ramp_offset)
             ident = (key, ramp)

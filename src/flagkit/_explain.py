@@ -2,7 +2,7 @@
 
 The answer itself comes from the compiled flag (``CompiledFlag.select`` and each variant's
 ``CompiledRule.test``), so an explanation cannot disagree with what ``Flags`` serves. To show
-*why*, each rule is parsed again with ``_rules_parse`` and every sub-expression is compiled on its
+*why*, each rule is parsed again with ``_rules.parse`` and every sub-expression is compiled on its
 own by the same ``Compiler`` the loader uses, then evaluated for the same context. For each
 ``split`` the bucket is computed with ``_bucketing.bucket`` and set against the threshold
 ``pct_units(pct)``: the reference form of the decision the compiled closure makes.
@@ -14,9 +14,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._bucketing import BUCKETS, bucket, pct_units
-from ._rules import MISSING, Compiler, resolve
-from ._rules_parse import Call, ListLit, Lit, Node, Ref, Timestamp, parse
+from ._rules.bucketing import BUCKETS, bucket, pct_units
+from ._rules.compile import MISSING, Compiler, resolve
+from ._rules.parse import Call, ListLit, Lit, Node, Ref, Timestamp, parse
 from ._snapshot import CompiledFlag, Outcome
 
 __all__ = ["Explanation", "Line", "VariantTrace", "explain", "render"]

@@ -35,8 +35,8 @@ from ._fork import after_fork_in_child
 from ._snapshot import Snapshot, snapshot_from_bytes
 
 if TYPE_CHECKING:
-    from ._guard import GuardStatus
-from ._source import MAX_DOCUMENT_BYTES, Fetched, Source, content_version
+    from ._rollout.guard import GuardStatus
+from ._sources.base import MAX_DOCUMENT_BYTES, Fetched, Source, content_version
 
 __all__ = ["Poller", "Polling", "Status"]
 

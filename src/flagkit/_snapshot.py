@@ -11,8 +11,8 @@ Each flag compiles to two closures chosen at build time by the flag's shape:
 * ``enabled(user_id, attributes) -> bool`` — for the common "one rule, then default" flag with
   ``enabled`` true/false this *is* the rule's predicate: no extra call on the hot path.
 
-A flag with a scheduled ramp (``_rollout``) is wrapped once more: a gate that reads the wall
-clock and admits the ramp's current share, the rest getting the default. An alarm guard never
+A flag with a scheduled ramp (``_document.settings``) is wrapped once more: a gate that reads the
+wall clock and admits the ramp's current share, the rest getting the default. An alarm guard never
 touches these closures: when it trips, :func:`overlay` builds a new snapshot in which the flag
 is the constant default (reason GUARDED), and the client swaps that in like any other.
 """
@@ -25,15 +25,15 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from ._document.spec import FlagSpec, VariantSpec
 from ._exceptions import DocumentError, RuleError
-from ._rules import CompiledRule, compile_rule
-from ._rules_compile import hasher
-from ._spec import FlagSpec, VariantSpec
+from ._rules.closures import hasher
+from ._rules.compile import CompiledRule, compile_rule
 from ._types import Reason
 
 if TYPE_CHECKING:  # loaded when a document is built, not at ``import flagkit``
-    from ._ramp import Ramp
-    from ._rollout import Rollout
+    from ._document.settings import Rollout
+    from ._rollout.ramp import Ramp
 
 __all__ = [
     "EMPTY",
@@ -141,7 +141,7 @@ def build_snapshot(
     wall: Callable[[], float] = time.time,
 ) -> Snapshot:
     """Compile every flag; a rule error names the flag and the variant."""
-    from ._rollout import split_rollout
+    from ._document.settings import split_rollout
 
     flags: dict[str, CompiledFlag] = {}
     for spec in specs:
@@ -241,7 +241,7 @@ def _compile_flag(
     else:
         select, enabled = _closures(tuple(r.test if r else None for r in rules), tuple(outcomes))
     if off is not None and rollout is not None and rollout.ramp is not None:
-        from ._ramp import ramp_gate
+        from ._rollout.ramp import ramp_gate
 
         gate = ramp_gate(rollout.ramp, user_key=user_key, wall=wall, offset=offset)
         inside = outcomes[0] if len(outcomes) == 1 else None  # a basic flag: one answer
@@ -415,12 +415,12 @@ def snapshot_from_bytes(
     wall: Callable[[], float] = time.time,
 ) -> Snapshot:
     """Parse, validate and compile one document; raises DocumentError (and only that)."""
-    from ._document import DEFAULT_MAX_BYTES, load_document, parse_json
+    from ._document.appconfig import DEFAULT_MAX_BYTES, load_document, parse_json
 
     limit = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
     media = content_type.split(";", 1)[0].strip().lower()
     if media in {"application/ion", "text/ion"}:
-        from ._ion import load_ion
+        from ._document.ion import load_ion
 
         specs = load_ion(body, max_bytes=limit)
     elif media == "application/vnd.aws-lambda-powertools.feature-flags+json":

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._client import FlagsView, _Evaluating
-from ._powertools import VALUE, compile_schema
+from ._document.powertools import VALUE, compile_schema
 from ._snapshot import Snapshot
 
 __all__ = [
@@ -53,14 +53,14 @@ def load_snapshot(
     body: bytes | str, *, version: str | None = None, max_bytes: int | None = None
 ) -> Snapshot:
     """Parse a Powertools schema document (JSON) and compile it; raises DocumentError only."""
-    from ._document import DEFAULT_MAX_BYTES, parse_json
+    from ._document.appconfig import DEFAULT_MAX_BYTES, parse_json
 
     data = parse_json(body, max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes)
     return compile_schema(data, version=version)
 
 
 def _version_of(schema: Mapping[str, Any]) -> str:
-    from ._source import content_version
+    from ._sources.base import content_version
 
     return content_version(json.dumps(schema, sort_keys=True, default=str).encode())
 

@@ -9,7 +9,7 @@ import pytest
 
 import flagkit
 from flagkit import DocumentError, ErrorCode, Reason, RuleError, StaticSource
-from flagkit._bucketing import in_split
+from flagkit._rules.bucketing import in_split
 from flagkit.testing import FlagData, override
 
 pytest_plugins = ["flagkit.testing.pytest_plugin"]

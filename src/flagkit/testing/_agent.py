@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 from flagkit.testing._loopback_server import LoopbackHTTPServer
 
 if TYPE_CHECKING:
-    from flagkit._agent import AgentSource
+    from flagkit._sources.agent import AgentSource
 
 __all__ = ["AgentRequest", "LocalAppConfigAgent"]
 
@@ -208,8 +208,8 @@ class LocalAppConfigAgent:
     def source(
         self, application: str, environment: str, profile: str, **options: Any
     ) -> AgentSource:
-        """An :class:`~flagkit._agent.AgentSource` pointed at this fake agent (and its token)."""
-        from flagkit._agent import AgentSource
+        """An :class:`~flagkit.AgentSource` pointed at this fake agent (and its token)."""
+        from flagkit._sources.agent import AgentSource
 
         options.setdefault("host", self.host)
         options.setdefault("port", self.port)

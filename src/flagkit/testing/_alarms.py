@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from flagkit._guard import AlarmState
+from flagkit._rollout.guard import AlarmState
 
 __all__ = ["StaticAlarms"]
 

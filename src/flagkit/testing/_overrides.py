@@ -30,10 +30,10 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from flagkit._client import Flags
-from flagkit._document import check_state, load_document
+from flagkit._document.appconfig import check_state, load_document
+from flagkit._document.spec import FlagSpec, VariantSpec
 from flagkit._snapshot import Snapshot, build_snapshot
-from flagkit._source import Fetched, content_version
-from flagkit._spec import FlagSpec, VariantSpec
+from flagkit._sources.base import Fetched, content_version
 
 __all__ = ["FlagBuilder", "FlagData", "FlagDataSource", "override"]
 

@@ -24,16 +24,17 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from ._document import (
+from flagkit._exceptions import DocumentError, MissingExtraError
+from flagkit._rules.parse import MAX_DEPTH
+
+from .appconfig import (
     DEFAULT_MAX_BYTES,
     KEY_PATTERN,
     MAX_VARIANTS,
     check_state,
     parse_json,
 )
-from ._exceptions import DocumentError, MissingExtraError
-from ._rules_parse import MAX_DEPTH
-from ._spec import FlagSpec, VariantSpec
+from .spec import FlagSpec, VariantSpec
 
 __all__ = ["load_ion"]
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from ._exceptions import PermanentSourceError
+from flagkit._exceptions import PermanentSourceError
 
 __all__ = ["MAX_DOCUMENT_BYTES", "Fetched", "FileSource", "Source", "StaticSource"]
 
@@ -73,7 +73,7 @@ class StaticSource:
         content_type: str = "application/json",
         version: str | None = None,
     ) -> None:
-        from ._snapshot import snapshot_from_bytes
+        from flagkit._snapshot import snapshot_from_bytes
 
         if isinstance(document, dict):
             body = json.dumps(document, allow_nan=False).encode("utf-8")

@@ -15,10 +15,10 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ._fork import after_fork_in_child
+from flagkit._fork import after_fork_in_child
 
 if TYPE_CHECKING:
-    from ._client import Flags
+    from flagkit._client import Flags
 
 __all__ = ["RolloutWatcher"]
 

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ._exceptions import DocumentError, MissingExtraError, RuleError
+from flagkit._exceptions import DocumentError, MissingExtraError, RuleError
 
 __all__ = ["main"]
 
@@ -57,8 +57,8 @@ def load_snapshot(path: str, user_key: str, at: float | None = None) -> Any:
     """
     import time
 
-    from ._snapshot import snapshot_from_bytes
-    from ._source import content_version
+    from flagkit._snapshot import snapshot_from_bytes
+    from flagkit._sources.base import content_version
 
     body = read_bytes(path)
     return snapshot_from_bytes(
@@ -72,7 +72,7 @@ def load_snapshot(path: str, user_key: str, at: float | None = None) -> Any:
 
 def parse_at(text: str) -> float:
     """``--at``: an ISO 8601 instant with a zone (``2026-11-26T10:05:00Z``)."""
-    from ._ramp import RampSyntaxError, parse_start
+    from flagkit._rollout.ramp import RampSyntaxError, parse_start
 
     try:
         return parse_start(text)
@@ -150,7 +150,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from ._client import FlagsView
+    from flagkit._client import FlagsView
 
     snapshot = load_snapshot(args.file, args.user_key, args.at)
     attrs = parse_attrs(args.attr)
@@ -189,7 +189,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from ._explain import explain, format_explanation
+    from flagkit._explain import explain, format_explanation
 
     snapshot = load_snapshot(args.file, args.user_key, args.at)
     compiled = _compiled(snapshot, args.flag)
@@ -284,10 +284,10 @@ def cmd_coverage(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from ._cli_schema import document_schema
+    from .schema import document_schema
 
     if args.form == "rollout-attributes":
-        from ._rollout import constraints
+        from flagkit._document.settings import constraints
 
         print(json.dumps(constraints(), indent=2))
         return OK
@@ -296,7 +296,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ._cli_serve import serve
+    from .serve import serve
 
     return serve(
         args.file,
@@ -312,7 +312,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ._demo import run_demo
+    from .demo import run_demo
 
     if args.users < 1:
         raise CliError("--users must be at least 1")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._exceptions import DocumentError, SourceError
+from flagkit._exceptions import DocumentError, SourceError
 
 __all__ = ["serve"]
 
@@ -35,10 +35,11 @@ def serve(
 
     ``on_ready(server)`` is called once the first version is published (tests use it).
     """
-    from ._cli import describe_error
-    from ._snapshot import snapshot_from_bytes
-    from ._source import FileSource
-    from .testing import LocalAppConfigData
+    from flagkit._snapshot import snapshot_from_bytes
+    from flagkit._sources.base import FileSource
+    from flagkit.testing import LocalAppConfigData
+
+    from .main import describe_error
 
     def say(text: str) -> None:
         print(text, file=out, flush=True)

@@ -24,9 +24,9 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from ._exceptions import DocumentError
-from ._snapshot import CompiledFlag, Outcome, Predicate, Snapshot
-from ._types import Reason
+from flagkit._exceptions import DocumentError
+from flagkit._snapshot import CompiledFlag, Outcome, Predicate, Snapshot
+from flagkit._types import Reason
 
 __all__ = ["ACTIONS", "VALUE", "compile_schema"]
 

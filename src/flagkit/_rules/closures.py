@@ -1,6 +1,6 @@
 """The closures a rule compiles to, and how they read context values (docs/rules.md).
 
-``flagkit._rules`` checks a parsed rule and picks one of these builders per operator; the
+``flagkit._rules.compile`` checks a parsed rule and picks one of these builders per operator; the
 result is a tree of closures ``test(user_id, attributes) -> bool`` that never walks a syntax
 tree, looks anything up by operator name, or raises on plain data. A reference to the user
 key gets its own closure (it reads ``user_id`` first), so that choice is made once, too.
@@ -30,7 +30,7 @@ from typing import TypeAlias
 
 import mmh3
 
-from ._rules_parse import _TIMESTAMP, Scalar, Timestamp, timestamp_ns
+from .parse import _TIMESTAMP, Scalar, Timestamp, timestamp_ns
 
 Attributes: TypeAlias = "Mapping[str, object] | None"
 Predicate: TypeAlias = "Callable[[object, Attributes], bool]"

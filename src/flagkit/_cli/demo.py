@@ -353,11 +353,12 @@ def run_demo(
     swap_timeout: float = 10.0,
 ) -> DemoResult:
     """Run the whole story; print it to ``out`` (None: silent) and return the measurements."""
-    from ._appconfig import AppConfigSource
-    from ._client import Flags
-    from ._demo_rollout import DemoClock, run_rollout
-    from ._guard import AlarmGuard
-    from .testing import LocalAppConfigData, StaticAlarms
+    from flagkit._client import Flags
+    from flagkit._rollout.guard import AlarmGuard
+    from flagkit._sources.appconfig import AppConfigSource
+    from flagkit.testing import LocalAppConfigData, StaticAlarms
+
+    from .demo_rollout import DemoClock, run_rollout
 
     def say(text: str) -> None:
         if out is not None:

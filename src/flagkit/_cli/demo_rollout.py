@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ._bucketing import in_split
-from ._demo import APP, ENV, FLAG, PROFILE, StepResult, User, _measure, _pct, _Swaps
-from ._rollout import constraints
+from flagkit._document.settings import constraints
+from flagkit._rules.bucketing import in_split
+
+from .demo import APP, ENV, FLAG, PROFILE, StepResult, User, _measure, _pct, _Swaps
 
 __all__ = ["ALARM", "RAMP", "DemoClock", "run_rollout"]
 

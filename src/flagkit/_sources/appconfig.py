@@ -19,13 +19,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ._exceptions import (
+from flagkit._exceptions import (
     MissingExtraError,
     PermanentSourceError,
     RetryableSourceError,
     SourceError,
 )
-from ._source import Fetched, content_version
+
+from .base import Fetched, content_version
 
 try:
     from botocore.exceptions import (

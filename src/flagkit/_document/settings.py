@@ -21,11 +21,12 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._exceptions import DocumentError
-from ._spec import FlagSpec
+from flagkit._exceptions import DocumentError
+
+from .spec import FlagSpec
 
 if TYPE_CHECKING:  # _ramp is loaded by the first document that has a ramp
-    from ._ramp import Ramp
+    from flagkit._rollout.ramp import Ramp
 
 __all__ = ["ATTRIBUTES", "PREFIX", "Rollout", "constraints", "split_rollout", "value_schemas"]
 
@@ -156,7 +157,7 @@ def _parse(flag: str, where: str, found: dict[str, Any], user_key: str) -> Rollo
     ramp: Ramp | None = None
     schedule, start = text(RAMP), text(RAMP_START)
     if schedule is not None:
-        from ._ramp import Ramp, RampSyntaxError, parse_start, parse_steps
+        from flagkit._rollout.ramp import Ramp, RampSyntaxError, parse_start, parse_steps
 
         if start is None:
             raise fail(RAMP_START, "a start instant such as 2026-11-26T10:00:00Z", "none")

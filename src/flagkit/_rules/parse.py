@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from ._exceptions import RuleError
+from flagkit._exceptions import RuleError
 
 MAX_RULE_CHARS = 16384  # AppConfig's schema limit on a variant's rule (appconfig.md §2.1)
 MAX_DEPTH = 32  # parenthesis nesting; deeper rules are refused, never recursed into

@@ -30,8 +30,8 @@ from typing import Any
 
 import mmh3
 
-from ._bucketing import hash_threshold, pct_units, seed_of
-from ._rules_compile import hasher
+from flagkit._rules.bucketing import hash_threshold, pct_units, seed_of
+from flagkit._rules.closures import hasher
 
 __all__ = ["Ramp", "RampPosition", "RampSyntaxError", "parse_start", "parse_steps", "ramp_gate"]
 

@@ -32,11 +32,12 @@ from pydantic import (
     model_validator,
 )
 
-from ._exceptions import DocumentError
-from ._rules_compile import PatternError, compile_pattern
-from ._rules_parse import MAX_RULE_CHARS
-from ._source import MAX_DOCUMENT_BYTES
-from ._spec import FlagSpec, VariantSpec
+from flagkit._exceptions import DocumentError
+from flagkit._rules.closures import PatternError, compile_pattern
+from flagkit._rules.parse import MAX_RULE_CHARS
+from flagkit._sources.base import MAX_DOCUMENT_BYTES
+
+from .spec import FlagSpec, VariantSpec
 
 __all__ = [
     "DEFAULT_MAX_BYTES",

@@ -1,14 +1,14 @@
 """``flagkit schema``: a JSON Schema (draft 4) of the documents flagkit accepts.
 
-It starts from pydantic's ``model_json_schema`` of the models in ``_document`` (the same models
-that validate at load time, so the two cannot drift apart) and rewrites it to draft 4, the
-dialect AppConfig's JSON Schema validators use: ``$defs`` become ``definitions``, ``const``
+It starts from pydantic's ``model_json_schema`` of the models in ``_document.appconfig`` (the
+same models that validate at load time, so the two cannot drift apart) and rewrites it to draft
+4, the dialect AppConfig's JSON Schema validators use: ``$defs`` become ``definitions``, ``const``
 becomes a one-element ``enum``, pydantic's ``discriminator`` hint and titles go, and maps keyed
 by flag or attribute keys get ``patternProperties`` with ``additionalProperties: false``.
 
 flagkit's progressive-delivery settings (``flagkit-ramp``, ``flagkit-alarms``, ...: see
-``_rollout``) are ordinary attribute values to AppConfig; the schema names each with its own
-shape, wherever attribute values can sit.
+``_document.settings``) are ordinary attribute values to AppConfig; the schema names each with its
+own shape, wherever attribute values can sit.
 
 A schema cannot say everything: that the default variant comes last without a rule, that rule
 text parses, that attribute values meet their definitions' constraints. ``flagkit validate``
@@ -66,8 +66,8 @@ def document_schema(form: str = "any") -> dict[str, Any]:
     """The schema for ``form``: ``stored``, ``data-view`` or ``any`` (either)."""
     from pydantic import BaseModel, ConfigDict, RootModel
 
-    from ._document import KEY_PATTERN, Key, _DataViewFlag, _StoredDocument
-    from ._rollout import value_schemas
+    from flagkit._document.appconfig import KEY_PATTERN, Key, _DataViewFlag, _StoredDocument
+    from flagkit._document.settings import value_schemas
 
     class DataView(RootModel[dict[Key, _DataViewFlag]]):
         model_config = ConfigDict(strict=True)

@@ -3,10 +3,10 @@
     rule = compile_rule('(split pct::10 by::$userId)', flag_key="my-flag", user_key="userId")
     rule.test(user_id, attributes)   # -> bool, never raises on plain data
 
-Three steps, all at load time: ``_rules_parse`` turns text into a small syntax tree; this
+Three steps, all at load time: ``_rules.parse`` turns text into a small syntax tree; this
 module checks each operator's arguments (arity, named arguments, operand types) and raises
 :class:`~flagkit._exceptions.RuleError` with the 0-based offset of the offending text; it then
-picks, per operator, a closure builder from ``_rules_compile``. Evaluation never interprets
+picks, per operator, a closure builder from ``_rules.closures``. Evaluation never interprets
 the rule: ``rule.test`` is the root closure itself.
 """
 
@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, final
 
-from ._bucketing import hash_threshold, pct_units, seed_of
-from ._exceptions import RuleError
-from ._rules_compile import (
+from flagkit._exceptions import RuleError
+
+from .bucketing import hash_threshold, pct_units, seed_of
+from .closures import (
     FLIPPED,
     Attributes,
     PatternError,
@@ -38,7 +39,7 @@ from ._rules_compile import (
     split,
     text_value,
 )
-from ._rules_parse import (
+from .parse import (
     MAX_DEPTH,
     MAX_RULE_CHARS,
     Call,

@@ -9,7 +9,7 @@ It answers with the whole document every time, so this source remembers what it 
 last and reports "unchanged" (``body is None``) when the version and the bytes are the same.
 The version is the ``Configuration-Version`` header, or a content hash when there is none.
 
-Only ``socket`` is used (see ``_loopback_http.py``): no boto3 and not even ``http.client``, so
+Only ``socket`` is used (see ``_sources/http.py``): no boto3 and not even ``http.client``, so
 nothing heavy at a Lambda cold start, and no ``HTTP(S)_PROXY`` from the environment is ever
 applied to a loopback call, as ``urllib`` would. HTTP statuses and socket errors are classified
 here and only here.
@@ -21,9 +21,10 @@ import logging
 import os
 from urllib.parse import quote
 
-from ._exceptions import PermanentSourceError, RetryableSourceError, SourceError
-from ._loopback_http import Disconnected, LoopbackConnection, ProtocolError, Response
-from ._source import Fetched, content_version
+from flagkit._exceptions import PermanentSourceError, RetryableSourceError, SourceError
+
+from .base import Fetched, content_version
+from .http import Disconnected, LoopbackConnection, ProtocolError, Response
 
 __all__ = ["DEFAULT_PORT", "PORT_ENV", "AgentSource", "classify_status"]
 

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ._snapshot import FlagGuard, Snapshot
+from flagkit._snapshot import FlagGuard, Snapshot
 
 __all__ = [
     "AlarmGuard",
@@ -96,7 +96,7 @@ class CloudWatchAlarms:
                 import boto3
                 from botocore.config import Config
             except ImportError as exc:  # pragma: no cover - boto3 is the [aws] extra
-                from ._exceptions import MissingExtraError
+                from flagkit._exceptions import MissingExtraError
 
                 raise MissingExtraError("aws", "boto3") from exc
             client_kwargs.setdefault(
@@ -327,4 +327,3 @@ def _tripped(key: str, now: float, firing: tuple[str, ...], policy: str) -> Roll
         f"{', '.join(firing)} in ALARM: held at default; {policy}",
         firing,
     )
-

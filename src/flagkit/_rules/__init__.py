@@ -1,0 +1,5 @@
+"""Rules: rule text in, a compiled ``test(user_id, attributes) -> bool`` closure out.
+
+``parse`` makes a syntax tree, ``compile`` checks it and picks closures from ``closures``, and
+``bucketing`` is the documented split hash. May import only ``_exceptions`` and mmh3/re2.
+"""
