@@ -36,7 +36,8 @@ from ._snapshot import Snapshot, snapshot_from_bytes
 
 if TYPE_CHECKING:
     from ._rollout.guard import GuardStatus
-from ._sources.base import MAX_DOCUMENT_BYTES, Fetched, Source, content_version
+from ._document.limits import MAX_DOCUMENT_BYTES
+from ._sources.base import Fetched, Source, content_version
 
 __all__ = ["Poller", "Polling", "Status"]
 

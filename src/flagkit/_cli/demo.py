@@ -19,48 +19,29 @@ Each step prints two measurements:
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from .demo_world import (
+    APP,
+    CANARY_PCT,
+    COHORT_COUNTRIES,
+    ENV,
+    FLAG,
+    PROFILE,
+    STAFF_DOMAIN,
+    StepResult,
+    Swaps,
+    User,
+    measure,
+    pct,
+    population,
+)
+
 __all__ = ["DemoResult", "Step", "StepResult", "population", "run_demo"]
-
-APP, ENV, PROFILE = "checkout", "prod", "flags"
-FLAG = "new-pricing-engine"
-STAFF_DOMAIN = "@shop.example"
-COHORT_COUNTRIES = ("IE", "NZ")
-COUNTRIES = ("US", "DE", "GB", "FR", "JP", "BR", "IN", "IE", "NZ", "CA")
-CANARY_PCT = 5
-
-User = tuple[str, dict[str, Any]]
-
-
-def population(size: int, *, seed: int = 7) -> list[User]:
-    """``size`` synthetic users: 1 in 200 is staff, ~12 % are on the pro plan.
-
-    Deterministic for a given ``seed``, so the demo's numbers repeat from run to run.
-    """
-    rng = random.Random(seed)  # noqa: S311 - synthetic data, not cryptography
-    users: list[User] = []
-    for i in range(size):
-        uid = f"user-{i:06d}"
-        staff = i % 200 == 0
-        email = f"{uid}{STAFF_DOMAIN}" if staff else f"{uid}@mail.example"
-        users.append(
-            (
-                uid,
-                {
-                    "email": email,
-                    "plan": "pro" if rng.random() < 0.12 else "free",
-                    "country": rng.choice(COUNTRIES),
-                },
-            )
-        )
-    return users
-
 
 # -- the documents a team would publish, one per step ------------------------------------------
 
@@ -187,17 +168,6 @@ STEPS: tuple[Step, ...] = (
 # -- measurements --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class StepResult:
-    label: str
-    target: float
-    share: float
-    served: int
-    latency: float  # seconds from publish() to the swap in this process
-    lost: int  # users who had the new engine in the previous step and lost it
-    by_variant: dict[str, int]
-
-
 @dataclass
 class DemoResult:
     users: int
@@ -241,41 +211,6 @@ class _Traffic:
         self._thread.join(5.0)
 
 
-class _Swaps:
-    """An ``on_change`` listener: the perf_counter time each version was swapped in."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._at: dict[str | None, float] = {}
-
-    def __call__(self, old: str | None, new: str | None) -> None:
-        now = time.perf_counter()
-        with self._cond:
-            self._at.setdefault(new, now)
-            self._cond.notify_all()
-
-    def wait(self, version: str, timeout: float) -> float | None:
-        with self._cond:
-            self._cond.wait_for(lambda: version in self._at, timeout)
-            return self._at.get(version)
-
-
-def _pct(x: float) -> str:
-    return f"{x * 100:5.2f} %"
-
-
-def _measure(view: Any, people: list[User]) -> tuple[set[str], dict[str, int]]:
-    """Who is served the new engine under one pinned snapshot, and by which variant."""
-    served: set[str] = set()
-    by_variant: dict[str, int] = {}
-    for uid, attrs in people:
-        if view.enabled(FLAG, uid, attrs):
-            served.add(uid)
-            name = view.variant(FLAG, uid, attrs) or "on"
-            by_variant[name] = by_variant.get(name, 0) + 1
-    return served, by_variant
-
-
 def _print_step(
     say: Callable[[str], None], n: int, step: Step, res: StepResult, users: int
 ) -> None:
@@ -290,7 +225,7 @@ def _print_step(
     mix = ", ".join(f"{k} {v:,}" for k, v in res.by_variant.items())
     say(
         f"          served:  {res.served:>6,} of {users:,} users = "
-        f"{_pct(res.share)}  (target {_pct(res.target)})"
+        f"{pct(res.share)}  (target {pct(res.target)})"
         + (f"  [{mix}]" if len(res.by_variant) > 1 else "")
     )
     if n > 1 and step.grows:
@@ -373,7 +308,7 @@ def run_demo(
         _print_intro(say, server.endpoint_url, users, poll_interval)
         first = STEPS[0]
         server.publish(APP, ENV, PROFILE, first.document, version_label=first.label)
-        swaps = _Swaps()
+        swaps = Swaps()
         clock = DemoClock()
         alarms = StaticAlarms({"checkout-5xx": "OK"}, wall=clock)
         flags = Flags(
@@ -398,7 +333,7 @@ def run_demo(
                             raise RuntimeError(f"{step.label} was not swapped in: {flags.status()}")
                         latency = at - t0
                     # one pinned snapshot for the whole pass, so the count is of one version
-                    served, by_variant = _measure(flags.view(), people)
+                    served, by_variant = measure(flags.view(), people)
                     lost = len(previous - served) if previous is not None and step.grows else 0
                     previous = served
                     res = StepResult(

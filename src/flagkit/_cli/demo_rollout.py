@@ -23,7 +23,7 @@ from typing import Any
 from flagkit._document.settings import constraints
 from flagkit._rules.bucketing import in_split
 
-from .demo import APP, ENV, FLAG, PROFILE, StepResult, User, _measure, _pct, _Swaps
+from .demo_world import APP, ENV, FLAG, PROFILE, StepResult, Swaps, User, measure, pct
 
 __all__ = ["ALARM", "RAMP", "DemoClock", "run_rollout"]
 
@@ -114,7 +114,7 @@ def run_rollout(
     alarms: Any,
     clock: DemoClock,
     people: list[User],
-    swaps: _Swaps,
+    swaps: Swaps,
     say: Callable[[str], None],
     *,
     first: int,
@@ -140,7 +140,7 @@ def run_rollout(
         return at - t0
 
     def record(n: int, phase: Phase, target: float, latency: float, what: str) -> set[str]:
-        served, by_variant = _measure(flags.view(), people)
+        served, by_variant = measure(flags.view(), people)
         lost = len(previous - served) if previous is not None and target >= canary else 0
         res = StepResult(
             phase.label, target, len(served) / len(people), len(served), latency, lost, by_variant
@@ -152,7 +152,7 @@ def run_rollout(
         say(f"          {what}")
         say(
             f"          served:  {res.served:>6,} of {len(people):,} users = "
-            f"{_pct(res.share)}  (target {_pct(target)})"
+            f"{pct(res.share)}  (target {pct(target)})"
         )
         return served
 

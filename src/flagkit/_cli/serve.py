@@ -39,7 +39,7 @@ def serve(
     from flagkit._sources.base import FileSource
     from flagkit.testing import LocalAppConfigData
 
-    from .main import describe_error
+    from .report import describe_error
 
     def say(text: str) -> None:
         print(text, file=out, flush=True)

@@ -35,8 +35,8 @@ from pydantic import (
 from flagkit._exceptions import DocumentError
 from flagkit._rules.closures import PatternError, compile_pattern
 from flagkit._rules.parse import MAX_RULE_CHARS
-from flagkit._sources.base import MAX_DOCUMENT_BYTES
 
+from .limits import MAX_DOCUMENT_BYTES
 from .spec import FlagSpec, VariantSpec
 
 __all__ = [
@@ -47,7 +47,7 @@ __all__ = [
     "parse_json",
 ]
 
-DEFAULT_MAX_BYTES = MAX_DOCUMENT_BYTES  # one definition, in _source (light to import)
+DEFAULT_MAX_BYTES = MAX_DOCUMENT_BYTES  # one definition, in .limits (light to import)
 KEY_PATTERN = r"^[a-z][a-zA-Z\d_-]{0,63}$"
 MAX_ATTRIBUTES = 25
 MAX_VARIANTS = 32

@@ -21,9 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from flagkit._exceptions import PermanentSourceError
 
-__all__ = ["MAX_DOCUMENT_BYTES", "Fetched", "FileSource", "Source", "StaticSource"]
-
-MAX_DOCUMENT_BYTES = 1024 * 1024  # AppConfig's hosted-configuration limit: the default size cap
+__all__ = ["Fetched", "FileSource", "Source", "StaticSource"]
 
 
 @dataclass(frozen=True, slots=True)
