@@ -4,7 +4,7 @@ The answer itself comes from the compiled flag (``CompiledFlag.select`` and each
 ``CompiledRule.test``), so an explanation cannot disagree with what ``Flags`` serves. To show
 *why*, each rule is parsed again with ``_rules.parse`` and every sub-expression is compiled on its
 own by the same ``Compiler`` the loader uses, then evaluated for the same context. For each
-``split`` the bucket is computed with ``_bucketing.bucket`` and set against the threshold
+``split`` the bucket is computed with ``_rules.bucketing.bucket`` and set against the threshold
 ``pct_units(pct)``: the reference form of the decision the compiled closure makes.
 """
 

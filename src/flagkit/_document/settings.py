@@ -25,7 +25,7 @@ from flagkit._exceptions import DocumentError
 
 from .spec import FlagSpec
 
-if TYPE_CHECKING:  # _ramp is loaded by the first document that has a ramp
+if TYPE_CHECKING:  # _rollout.ramp is loaded by the first document that has a ramp
     from flagkit._rollout.ramp import Ramp
 
 __all__ = ["ATTRIBUTES", "PREFIX", "Rollout", "constraints", "split_rollout", "value_schemas"]
