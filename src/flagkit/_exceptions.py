@@ -110,4 +110,6 @@ class MissingExtraError(FlagkitError, ImportError):
     """An optional dependency is missing; the message gives the exact install command."""
 
     def __init__(self, extra: str, module: str) -> None:
-        super().__init__(f"{module!r} is not installed; run: pip install 'flagkit[{extra}]'")
+        super().__init__(
+            f"{module!r} is not installed; run: pip install 'flagkit-appconfig[{extra}]'"
+        )

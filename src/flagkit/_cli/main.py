@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from flagkit import __version__
 from flagkit._exceptions import DocumentError, MissingExtraError
 
 from .report import describe_error
@@ -332,6 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="flagkit: in-process feature flags for AWS AppConfig.",
         epilog="Exit status: 0 ok; 1 document refused, flag missing or evaluation error; "
         "2 usage problem. Start with: flagkit demo",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"flagkit {__version__} (distribution flagkit-appconfig)",
     )
     parser.add_argument(
         "--user-key",
