@@ -28,5 +28,8 @@ def test_checkout_example_serves_staff_the_new_engine() -> None:
     with flagkit.Flags(flagkit.FileSource(path)) as flags:
         staff = flags.details("new-pricing-engine", "u1", {"email": "a@shop.example"})
         assert (staff.variant, staff.value) == ("staff", True)
-        assert flags.get_str("new-pricing-engine", "engine", "?", "u1", {"email": "a@shop.example"}) == "v2"
+        assert (
+            flags.get_str("new-pricing-engine", "engine", "?", "u1", {"email": "a@shop.example"})
+            == "v2"
+        )
         assert flags.enabled("dark-mode") is True

@@ -69,6 +69,7 @@ PUBLIC = {
         "view",
     },
     "flagkit.aws_lambda": {"current", "with_flags"},
+    "flagkit.opentelemetry": {"EVENT_NAME", "METRIC_NAME", "EvaluationMetrics", "SpanEvents"},
 }
 
 
@@ -77,6 +78,8 @@ def test_every_public_name_imports_from_its_public_module(module: str) -> None:
     """`from <module> import <name>` works for every name, and __all__ lists each one."""
     if module == "flagkit.openfeature":
         pytest.importorskip("openfeature")
+    if module == "flagkit.opentelemetry":
+        pytest.importorskip("opentelemetry")
     mod = importlib.import_module(module)
     assert set(mod.__all__) >= PUBLIC[module]
     for name in PUBLIC[module]:
@@ -92,6 +95,7 @@ def test_import_flagkit_loads_no_heavy_or_rollout_module() -> None:
         "botocore",
         "pydantic",
         "re2",
+        "opentelemetry",
         "flagkit._rollout.ramp",
         "flagkit._rollout.guard",
         "flagkit._rollout.watch",
