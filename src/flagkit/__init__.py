@@ -82,7 +82,19 @@ def validate(
 
     from ._snapshot import snapshot_from_bytes
 
-    body = json.dumps(document).encode() if isinstance(document, dict) else document
+    if isinstance(document, dict):
+        try:
+            body: str | bytes = json.dumps(document, allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise DocumentError(
+                "document is not JSON", expected="JSON values only", found=str(exc)
+            ) from exc
+    elif isinstance(document, str | bytes | bytearray):
+        body = bytes(document) if isinstance(document, bytearray) else document
+    else:
+        raise DocumentError(
+            "not a document", expected="a dict, str or bytes", found=type(document).__name__
+        )
     return len(snapshot_from_bytes(body, content_type=content_type).flags)
 
 
