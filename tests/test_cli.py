@@ -206,9 +206,12 @@ def test_eval_typed_attribute(capsys: pytest.CaptureFixture[str], doc: Path) -> 
 
 
 def test_eval_missing_flag_exits_1(capsys: pytest.CaptureFixture[str], doc: Path) -> None:
-    code, out, _ = run(capsys, "eval", str(doc), "no-such-flag", "--user", "u1")
+    """An unknown flag exits 1 and lists the document's flags, as explain does."""
+    code, out, err = run(capsys, "eval", str(doc), "no-such-flag", "--user", "u1")
     assert code == 1
-    assert "FLAG_NOT_FOUND" in out
+    assert out == ""
+    assert "no flag 'no-such-flag' in the document (flags: " in err
+    assert "express-checkout" in err
 
 
 def test_eval_basic_flag(capsys: pytest.CaptureFixture[str], doc: Path) -> None:

@@ -1,0 +1,92 @@
+"""The CLI as a user types it: options in either place, no abbreviations, help, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from flagkit._cli.main import build_parser, main
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "flags" / "checkout.json"
+RAMPED = {
+    "version": "1",
+    "flags": {"f": {"attributes": {"flagkit-ramp": {}, "flagkit-ramp-start": {}}}},
+    "values": {
+        "f": {
+            "enabled": True,
+            "flagkit-ramp": "Canary10Percent5Minutes",
+            "flagkit-ramp-start": "2026-01-01T00:00:00Z",
+        }
+    },
+}
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse usage errors and --help
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_at_after_the_command_is_the_instant_not_an_attribute(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`eval F FLAG --at T` evaluates at T (it used to be taken as an abbreviation of --attr)."""
+    doc = tmp_path / "ramped.json"
+    doc.write_text(json.dumps(RAMPED))
+    before = run(capsys, "eval", str(doc), "f", "--user", "u1", "--at", "2025-12-31T00:00:00Z")
+    after = run(capsys, "eval", str(doc), "f", "--user", "u1", "--at", "2026-01-02T00:00:00Z")
+    first = run(capsys, "--at", "2025-12-31T00:00:00Z", "eval", str(doc), "f", "--user", "u1")
+    assert before[0] == after[0] == first[0] == 0
+    assert "f = false" in before[1]  # before the ramp starts nobody is in
+    assert "f = true" in after[1]  # a day later the canary is at 100 %
+    assert first[1] == before[1]
+
+
+@pytest.mark.parametrize("abbrev", ["--att", "--js", "--us"])
+def test_abbreviated_options_are_refused(capsys: pytest.CaptureFixture[str], abbrev: str) -> None:
+    """No option is guessed from a prefix: exit 2 with a usage line, no traceback."""
+    code, _, err = run(capsys, "eval", str(EXAMPLE), "dark-mode", abbrev, "x")
+    assert code == 2
+    assert "Traceback" not in err
+    assert "unrecognized arguments" in err
+
+
+def test_every_command_has_a_summary_an_example_and_described_positionals() -> None:
+    """Each subcommand's --help has a one-line summary, an example, and help on every argument."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    for name, p in sub.choices.items():  # type: ignore[union-attr]
+        assert p.description, name
+        assert "example:" in (p.epilog or ""), name
+        assert f"flagkit {name}" in (p.epilog or ""), name
+        for action in p._actions:
+            assert action.help, (name, action.dest)
+
+
+def test_coverage_refuses_binary_ids(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """--ids pointing at a binary file is a one-line error (exit 2), not ids made of garbage."""
+    ids = tmp_path / "ids.bin"
+    ids.write_bytes(b"user-1\n\x00\x01\x02\xff\n")
+    code, out, err = run(capsys, "coverage", str(EXAMPLE), "dark-mode", "--ids", str(ids))
+    assert code == 2
+    assert out == ""
+    assert "binary data" in err
+    bad_utf8 = tmp_path / "ids.latin1"
+    bad_utf8.write_bytes("user-\xe9\n".encode("latin-1"))
+    code, _, err = run(capsys, "coverage", str(EXAMPLE), "dark-mode", "--ids", str(bad_utf8))
+    assert code == 2
+    assert "not UTF-8" in err
+
+
+def test_version_names_the_distribution(capsys: pytest.CaptureFixture[str]) -> None:
+    """flagkit --version prints the version and the distribution's name."""
+    import flagkit
+
+    code, out, _ = run(capsys, "--version")
+    assert code == 0
+    assert out.strip() == f"flagkit {flagkit.__version__} (distribution flagkit-appconfig)"
