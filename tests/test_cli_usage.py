@@ -90,3 +90,30 @@ def test_version_names_the_distribution(capsys: pytest.CaptureFixture[str]) -> N
     code, out, _ = run(capsys, "--version")
     assert code == 0
     assert out.strip() == f"flagkit {flagkit.__version__} (distribution flagkit-appconfig)"
+
+
+@pytest.mark.parametrize("content", [b"", b"  \n\t"])
+def test_an_empty_file_is_called_empty(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: bytes
+) -> None:
+    """An empty (or blank) document says 'empty', not 'malformed JSON line 1 column 1'."""
+    doc = tmp_path / "flags.json"
+    doc.write_bytes(content)
+    code, _, err = run(capsys, "validate", str(doc))
+    assert code == 1
+    assert "refused: empty document" in err
+
+
+def test_nesting_too_deep_gives_a_position(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """JSON nested past the parser's stack names the line and column where it got too deep."""
+    doc = tmp_path / "flags.json"
+    doc.write_text('{"version": "1",\n "flags": ' + '{"a": ' * 3000 + "1" + "}" * 3000 + "}")
+    code, _, err = run(capsys, "validate", str(doc))
+    assert code == 1
+    assert "Traceback" not in err
+    # depth 1 is the document's own '{'; the 501st opening brace is on line 2
+    column = len(' "flags": ') + 499 * len('{"a": ') + 1
+    assert f"refused: nesting too deep at line 2 column {column}" in err
+    assert "more than 500 levels" in err

@@ -281,11 +281,18 @@ def test_absurdly_deep_rules_are_refused_without_recursing(rule: str) -> None:
 
 
 @pytest.mark.timeout(10)
-@pytest.mark.parametrize("body", [b"[" * 200_000, b'{"a":' * 200_000, b"[{" * 100_000])
-def test_absurdly_deep_json_is_a_document_error(body: bytes) -> None:
-    """JSON nested past the interpreter's recursion limit is refused as malformed JSON."""
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[" * 200_000, "nesting too deep at line 1 column 501"),
+        (b'{"a":' * 200_000, "nesting too deep at line 1 column 2501"),
+        (b"[{" * 100_000, "malformed JSON line 1 column 3"),  # '{' wants a key, not '['
+    ],
+)
+def test_absurdly_deep_json_is_a_document_error(body: bytes, message: str) -> None:
+    """JSON nested past the interpreter's recursion limit is refused, with the position."""
     err = refused(body, max_bytes=len(body))
-    assert "malformed JSON" in err.message
+    assert err.message == message
 
 
 @contextmanager

@@ -178,6 +178,29 @@ def _path_to(data: Any, target: object) -> list[int | str] | None:
     return None
 
 
+_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _too_deep(text: str, limit: int = 500) -> tuple[int, int, int]:
+    """Where nesting first passes ``limit`` (else its deepest point): line, column, depth.
+
+    Only for the error message after ``json.loads`` ran out of stack: one scan, strings skipped.
+    """
+    depth = deepest = at = 0
+    for m in _BRACKETS.finditer(text):
+        mark = m.group()
+        if mark in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest, at = depth, m.start()
+            if depth > limit:
+                break
+        elif mark in "]}":
+            depth -= 1
+    line = text.count("\n", 0, at) + 1
+    return line, at - (text.rfind("\n", 0, at) + 1) + 1, deepest
+
+
 def parse_json(body: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     """Parse a JSON document strictly; raises DocumentError, never anything else."""
     size = len(body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body)
@@ -196,13 +219,26 @@ def parse_json(body: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
         text = body
     if text.startswith("\ufeff"):
         text = text[1:]
+    if not text.strip():
+        raise DocumentError(
+            "empty document",
+            expected="a JSON object",
+            found=f"{size} bytes of nothing" if size else "0 bytes",
+        )
     try:
         return json.loads(
             text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant, parse_float=_finite
         )
     except DocumentError as exc:
         raise _located(text, exc) from None
-    except (ValueError, RecursionError) as exc:
+    except RecursionError as exc:
+        line, column, depth = _too_deep(text)
+        raise DocumentError(
+            f"nesting too deep at line {line} column {column}",
+            expected="objects and arrays nested at most a few hundred levels",
+            found=f"more than {depth - 1} levels" if depth > 500 else f"{depth} levels",
+        ) from exc
+    except ValueError as exc:
         where = (
             f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
         )
