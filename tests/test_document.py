@@ -751,3 +751,13 @@ def test_aws_data_view_rule(rule: str) -> None:
     """The data view is held to AWS's data-view schema (25 attributes beside enabled)."""
     for document, aws in AWS_DATA_VIEW_RULES[rule]:
         assert _accepted(document) is aws, (rule, document)
+
+
+def test_docs_parity_table_lists_every_rule_tested() -> None:
+    """docs/documents.md's per-rule table and the tests above name the same rules."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "documents.md").read_text("utf-8")
+    listed = set(re.findall(r"^\| `([a-z0-9]+(?:-[a-z0-9]+)+)`(?: †)? \|", text, re.MULTILINE))
+    assert listed == set(AWS_RULES) | set(AWS_DATA_VIEW_RULES)
