@@ -29,6 +29,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -50,7 +51,7 @@ __all__ = [
 DEFAULT_MAX_BYTES = MAX_DOCUMENT_BYTES  # one definition, in .limits (light to import)
 KEY_PATTERN = r"^[a-z][a-zA-Z\d_-]{0,63}$"
 MAX_ATTRIBUTES = 25
-MAX_VARIANTS = 32
+MAX_VARIANTS = 32  # the Ion retrieval form's cap (ion.py); the stored form has none (_FlagValue)
 MAX_STRING = 1024
 
 
@@ -64,7 +65,38 @@ def _ascii_key(key: str) -> str:
 
 Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN), AfterValidator(_ascii_key)]
 AttrString = Annotated[str, StringConstraints(max_length=MAX_STRING)]
-AttrValue = bool | int | float | AttrString | list[AttrString] | list[int | float]
+# AWS's attributeValue is a oneOf whose two array branches both match [], so an empty array is
+# refused; an array must be all strings or all numbers (user guide, feature flag type reference).
+AttrValue = (
+    bool
+    | int
+    | float
+    | AttrString
+    | Annotated[list[AttrString], Field(min_length=1)]
+    | Annotated[list[int | float], Field(min_length=1)]
+)
+# customerDefinedName: "^[^\n]{1,64}$" (flag and variant names alike)
+Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\n]*$")]
+Description = Annotated[str, StringConstraints(max_length=1024)]
+
+
+def _whole(value: int | float) -> int:
+    # AWS's schema is draft-07, where "integer" means any number with a zero fractional part:
+    # 1.0 is an integer there (draft 4 said otherwise), so 1.0 is accepted and read as 1.
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("Input should be an integer (a number without a fractional part)")
+        return int(value)
+    return value
+
+
+# In ``flagkit schema`` (draft 4, whose "integer" refuses 1.0) this is a number that is a
+# multiple of 1.
+WholeNumber = Annotated[
+    int | float,
+    AfterValidator(_whole),
+    WithJsonSchema({"type": "number", "multipleOf": 1}),
+]
 
 
 def _re2_compiles(pattern: str) -> str:
@@ -257,16 +289,23 @@ class _NumberConstraint(BaseModel):
     model_config = _STRICT
     type: Literal["number"]
     required: bool = False
-    minimum: int | None = None
-    maximum: int | None = None
+    minimum: WholeNumber | None = None
+    maximum: WholeNumber | None = None
 
 
 class _StringConstraint(BaseModel):
-    model_config = _STRICT
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"not": {"required": ["pattern", "enum"]}},  # AWS's own wording
+    )
     type: Literal["string"]
     required: bool = False
     pattern: Pattern | None = None
-    enum: Annotated[list[AttrString | int], Field(max_length=100)] | None = None
+    # AWS writes "maxLength": 100 on this array; JSON Schema applies maxLength to strings only,
+    # so the service's validator takes any number of items, and so does flagkit.
+    enum: list[AttrString | WholeNumber] | None = None
 
     @model_validator(mode="after")
     def _pattern_or_enum(self) -> _StringConstraint:
@@ -275,25 +314,15 @@ class _StringConstraint(BaseModel):
         return self
 
 
-class _ElementNumber(BaseModel):
-    model_config = _STRICT
-    type: Literal["number"]
-    minimum: int | None = None
-    maximum: int | None = None
-
-
-class _ElementString(BaseModel):
-    model_config = _STRICT
-    type: Literal["string"]
-    pattern: Pattern | None = None
-    enum: Annotated[list[AttrString | int], Field(max_length=100)] | None = None
-
-
 class _ArrayConstraint(BaseModel):
     model_config = _STRICT
     type: Literal["array"]
     required: bool = False
-    elements: Annotated[_ElementNumber | _ElementString, Field(discriminator="type")] | None = None
+    # AWS's elementConstraints reuse numberConstraints and stringConstraints whole, "required"
+    # included (it is accepted there and means nothing: an element is present by definition).
+    elements: (
+        Annotated[_NumberConstraint | _StringConstraint, Field(discriminator="type")] | None
+    ) = None
 
 
 class _BooleanConstraint(BaseModel):
@@ -311,21 +340,21 @@ _Constraint = Annotated[
 class _AttributeDef(BaseModel):
     model_config = _STRICT
     constraints: _Constraint | None = None
-    description: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    description: Description | None = None
 
 
 class _Deprecation(BaseModel):
     model_config = _STRICT
-    status: Literal["planned"]
+    # Neither field is required in AWS's schema; "date" has format "date", which draft-07
+    # treats as an annotation, so any string is taken.
+    status: Literal["planned"] | None = None
     date: str | None = None
 
 
 class _FlagDef(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, populate_by_name=True)
-    name: (
-        Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\n]*$")] | None
-    ) = None
-    description: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    name: Name | None = None
+    description: Description | None = None
     created_at: str | None = Field(default=None, alias="_createdAt")
     updated_at: str | None = Field(default=None, alias="_updatedAt")
     deprecation: _Deprecation | None = Field(default=None, alias="_deprecation")
@@ -336,9 +365,10 @@ class _FlagDef(BaseModel):
 
 class _Variant(BaseModel):
     model_config = _STRICT
-    name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    name: Name
     enabled: bool
-    rule: Annotated[str, StringConstraints(min_length=1, max_length=MAX_RULE_CHARS)] | None = None
+    # AWS sets no minimum length: an empty rule is read as no rule (see _stored_flag)
+    rule: Annotated[str, StringConstraints(max_length=MAX_RULE_CHARS)] | None = None
     attributeValues: Annotated[dict[Key, AttrValue], Field(max_length=MAX_ATTRIBUTES)] = Field(
         default_factory=dict
     )
@@ -350,9 +380,9 @@ class _FlagValue(BaseModel):
     enabled: bool | None = None
     created_at: str | None = Field(default=None, alias="_createdAt")
     updated_at: str | None = Field(default=None, alias="_updatedAt")
-    variants: Annotated[list[_Variant], Field(min_length=1, max_length=MAX_VARIANTS)] | None = (
-        Field(default=None, alias="_variants")
-    )
+    # AWS writes "maxLength": 32 on this array, which JSON Schema does not apply to arrays: the
+    # service's schema takes any number of variants (and none), so flagkit does too.
+    variants: list[_Variant] | None = Field(default=None, alias="_variants")
 
 
 class _StoredDocument(BaseModel):
@@ -363,7 +393,16 @@ class _StoredDocument(BaseModel):
 
 
 class _DataViewFlag(BaseModel):
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+    # AWS's data-view schema says maxProperties 25 with "enabled" counted, while its stored
+    # schema allows 25 attributes, which the service then serves beside "enabled": the pages
+    # disagree, and flagkit takes 25 attributes plus "enabled" (check_state), so that no view
+    # the service makes is refused.
+    model_config = ConfigDict(
+        strict=True,
+        extra="allow",
+        frozen=True,
+        json_schema_extra={"maxProperties": MAX_ATTRIBUTES + 1},
+    )
     __pydantic_extra__: dict[Key, AttrValue]
     enabled: bool
 
@@ -387,23 +426,47 @@ def _render_path(parts: Sequence[int | str]) -> str:
 _TAGS = {"number", "string", "array", "boolean"}
 
 
+# pydantic reports an attribute value that fits no member of AttrValue once per member, each
+# located under the member's tag; those reports are one problem.
+_VALUE_TAGS = frozenset(
+    {"bool", "int", "float", "constrained-str", "list[constrained-str]", "list[union[int,float]]"}
+)
+ATTR_VALUE_EXPECTED = (
+    "a string (at most 1024 characters), a number, a boolean, "
+    "or a non-empty array of all strings or all numbers"
+)
+
+
+def _problem(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """Where a problem is: the location up to the AttrValue member that reported it."""
+    for i, part in enumerate(loc):
+        if part in _VALUE_TAGS:
+            return loc[:i]
+    return loc
+
+
 def _translate(exc: ValidationError, *, data_view: bool) -> DocumentError:
     errors = exc.errors(include_url=False)
     first = errors[0]
+    expected = _expected(first)
+    raw = first["loc"]
+    if raw and raw[-1] == "bool":  # the first member of AttrValue
+        expected = ATTR_VALUE_EXPECTED
+    problems = len({_problem(e["loc"]) for e in errors})
     loc = [
         p
-        for p in first["loc"]
+        for p in raw
         if not (isinstance(p, str) and (p in _TAGS or p.startswith(("list[", "function-"))))
     ]
     loc = [p for p in loc if p not in {"bool", "int", "float", "str", "constrained-str"}]
     flag, field = _place(loc, data_view=data_view)
     found = first.get("input")
-    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    more = f" (and {problems - 1} more problem(s))" if problems > 1 else ""
     return DocumentError(
         f"invalid value{more}",
         flag=flag,
         field=_render_path(field) or None,
-        expected=_expected(first),
+        expected=expected,
         found=_excerpt(found),
     )
 
@@ -428,6 +491,8 @@ def _expected(error: Mapping[str, Any]) -> str:
         return msg.replace("Input should be ", "")
     if kind == "union_tag_invalid":
         return msg.replace("Input tag", "a known 'type'; tag")
+    if kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
     return msg[0].lower() + msg[1:] if msg else kind
 
 
@@ -600,7 +665,10 @@ def _stored_flag(key: str, definition: _FlagDef, value: _FlagValue | None) -> Fl
         only = VariantSpec(name=None, enabled=False, rule=None, values=_freeze({}))
         return FlagSpec(key, (only,), names, multi_variant=False)
     extra = value.__pydantic_extra__ or {}
-    if value.variants is None:
+    if not value.variants:
+        # an empty _variants passes AWS's schema, though UG-mvconc says every multi-variant
+        # flag has a default variant: the pages disagree, so flagkit takes it and serves the
+        # flag as one without variants (off, when nothing else is given) rather than refuse
         _check_values(key, "values", attrs, extra, enforce_required=bool(value.enabled))
         only = VariantSpec(name=None, enabled=bool(value.enabled), rule=None, values=_freeze(extra))
         return FlagSpec(key, (only,), names, multi_variant=False)
@@ -619,6 +687,7 @@ def _stored_flag(key: str, definition: _FlagDef, value: _FlagValue | None) -> Fl
     last = len(variants) - 1
     for i, variant in enumerate(variants):
         where = f"values._variants[{i}]"
+        rule = variant.rule or None  # "" passes AWS's schema; it is read as no rule
         if variant.name in seen:
             raise DocumentError(
                 "duplicate variant name",
@@ -628,21 +697,21 @@ def _stored_flag(key: str, definition: _FlagDef, value: _FlagValue | None) -> Fl
                 found=_excerpt(variant.name),
             )
         seen.add(variant.name)
-        if i == last and variant.rule is not None:
+        if i == last and rule is not None:
             raise DocumentError(
                 "the default variant must come last and have no rule",
                 flag=key,
                 field=f"{where}.rule",
                 expected="no rule on the last variant",
-                found=_excerpt(variant.rule),
+                found=_excerpt(rule),
             )
-        if i != last and variant.rule is None:
+        if i != last and rule is None:
             raise DocumentError(
                 "only the default (last) variant may omit its rule",
                 flag=key,
                 field=f"{where}.rule",
                 expected="a rule",
-                found="none",
+                found=_excerpt(variant.rule) if variant.rule == "" else "none",
             )
         _check_values(
             key,
@@ -652,9 +721,7 @@ def _stored_flag(key: str, definition: _FlagDef, value: _FlagValue | None) -> Fl
             enforce_required=variant.enabled,
         )
         out.append(
-            VariantSpec(
-                variant.name, variant.enabled, variant.rule, _freeze(variant.attributeValues)
-            )
+            VariantSpec(variant.name, variant.enabled, rule, _freeze(variant.attributeValues))
         )
     return FlagSpec(key, tuple(out), names, multi_variant=True)
 

@@ -62,7 +62,9 @@ def value_schemas() -> dict[str, dict[str, Any]]:
         RAMP_START: {"type": "string", "pattern": START_PATTERN},
         RAMP_BY: text,
         RAMP_SEED: text,
-        ALARMS: {"anyOf": [name, {"type": "array", "maxItems": MAX_ALARMS, "items": name}]},
+        ALARMS: {
+            "anyOf": [name, {"type": "array", "minItems": 1, "maxItems": MAX_ALARMS, "items": name}]
+        },
         ALARM_CLEAR: {"enum": ["stay-off", "resume"]},
     }
 

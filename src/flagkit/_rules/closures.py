@@ -174,8 +174,9 @@ def _coerced(
     return pred
 
 
-def order_value(op: str, lit: int | float | Timestamp) -> ValuePredicate:
-    """``value <op> lit`` for a number or timestamp literal."""
+def order_value(op: str, lit: Scalar) -> ValuePredicate:
+    """``value <op> lit``: numbers by value, timestamps by instant, text by code point,
+    ``false < true``."""
     return _coerced(coercer_for(lit), _ORDER[op], literal_key(lit))
 
 

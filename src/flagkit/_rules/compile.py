@@ -18,6 +18,7 @@ from typing import Final, final
 
 from flagkit._exceptions import RuleError
 
+from . import operands
 from .bucketing import hash_threshold, pct_units, seed_of
 from .closures import (
     FLIPPED,
@@ -192,32 +193,15 @@ class Compiler:
                 raise self.error(f"{node.op} needs {name}::", node.pos)
         return got
 
-    def ref_and_literal(self, node: Call) -> tuple[Ref, Lit, str]:
-        """Both operands of a comparison; the operator is flipped if the literal came first."""
-        a, b = self.positional(node, 2, 2)
-        for x in (a, b):
-            if isinstance(x, ListLit):
-                raise self.error(
-                    f"{node.op} compares single values, found a list "
-                    "(use (in $key [...]) for membership)",
-                    x.pos,
-                )
-            if isinstance(x, Call):
-                raise self.error(
-                    f"{node.op} compares a context reference with a literal, found {describe(x)}",
-                    x.pos,
-                )
-        if isinstance(a, Ref) and isinstance(b, Lit):
-            return a, b, node.op
-        if isinstance(a, Lit) and isinstance(b, Ref):
-            return b, a, FLIPPED.get(node.op, node.op)
-        if isinstance(a, Ref):
-            raise self.error(
-                f"{node.op} compares a context reference with a literal, found two "
-                "context references",
-                b.pos,
-            )
-        raise self.error(f"{node.op} needs a context reference ($key), found two literals", a.pos)
+    def operand(self, node: Node) -> operands.Getter:
+        """A comparison operand read per call: a literal, a context value or a result."""
+        if isinstance(node, Lit):
+            return operands.constant(node.value)
+        if isinstance(node, Ref):
+            return operands.context(*self.ref(node))
+        if isinstance(node, Call):
+            return operands.outcome(self.boolean(node))
+        raise self.error(f"expected a single value, found {describe(node)}", node.pos)
 
     def string_literal(self, node: Node, what: str) -> str:
         if not isinstance(node, Lit) or type(node.value) is not str:
@@ -243,32 +227,67 @@ def _count(least: int, most: int | None) -> str:
 def _c_logic(c: Compiler, node: Call) -> Predicate:
     if node.op == "not":
         (arg,) = c.positional(node, 1, 1)
-        return none_of(c.boolean(arg))
-    preds = [c.boolean(a) for a in c.positional(node, 1, None)]
+        return none_of(_truth(c, node.op, arg))
+    preds = [_truth(c, node.op, a) for a in c.positional(node, 1, None)]
     return all_of(preds) if node.op == "and" else any_of(preds)
 
 
+def _truth(c: Compiler, op: str, node: Node) -> Predicate:
+    """An operand of and/or/not: an expression, or (UG-mvops: an operand may be a literal or a
+    context value) a boolean literal or a context value read as a boolean."""
+    if isinstance(node, Call):
+        return c.boolean(node)
+    if isinstance(node, Ref) or (isinstance(node, Lit) and type(node.value) is bool):
+        return operands.truth(c.operand(node))
+    raise c.error(
+        f"{op} needs true or false: an expression, a context value or a boolean, "
+        f"found {describe(node)}",
+        node.pos,
+    )
+
+
 def _c_compare(c: Compiler, node: Call) -> Predicate:
-    ref, lit, op = c.ref_and_literal(node)
-    value = lit.value
-    if op == "eq":
-        pred = eq_value(value)
-    elif isinstance(value, (str, bool)):
+    """eq gt gte lt lte: any two operands, at least one of them read from the context.
+
+    UG-mvops: an operand is a literal, a context value "or the result of another expression";
+    each comparison "determines whether a context value is ..." a given value, so two literals
+    (a constant rule, certainly a mistake) are refused.
+    """
+    a, b = c.positional(node, 2, 2)
+    for x in (a, b):
+        if isinstance(x, ListLit):
+            raise c.error(
+                f"{node.op} compares single values, found a list "
+                "(use (in $key [...]) for membership)",
+                x.pos,
+            )
+    op = node.op
+    if isinstance(a, Lit) and isinstance(b, Lit):
         raise c.error(
-            f"{node.op} compares numbers or timestamps, found a {lit.kind} "
-            "(strings and booleans are not ordered)",
-            lit.pos,
+            f"{op} needs a context reference ($key) or an expression, found two literals", a.pos
         )
-    else:
-        pred = order_value(op, value)
-    return bind(*c.ref(ref), pred)
+    if isinstance(a, Lit):  # (lt 65 $age) means (gt $age 65)
+        a, b, op = b, a, FLIPPED[op]
+    if isinstance(b, Lit) and isinstance(a, Ref):
+        pred = eq_value(b.value) if op == "eq" else order_value(op, b.value)
+        return bind(*c.ref(a), pred)
+    if isinstance(b, Lit) and type(b.value) is not bool:
+        # a is an expression: it gives true or false, which no other literal can equal
+        raise c.error(
+            f"{node.op} compares an expression's result (true or false) with a boolean, "
+            f"found {describe(b)}",
+            b.pos,
+        )
+    return operands.compare(op, c.operand(a), c.operand(b))
 
 
 def _c_text(c: Compiler, node: Call) -> Predicate:
     a, b = c.positional(node, 2, 2)
     ref = c.context_ref(a, f"the first argument of {node.op}")
-    s = c.string_literal(b, f"the second argument of {node.op}")
     method = str.startswith if node.op == "begins_with" else str.endswith
+    if isinstance(b, Ref):  # a prefix or suffix from the context (UG-mvops: a variable operand)
+        return operands.text(method, c.operand(ref), c.operand(b))
+    s = c.string_literal(b, f"the second argument of {node.op}")
     return bind(*c.ref(ref), text_value(method, s))
 
 
@@ -281,6 +300,8 @@ def _scalar(c: Compiler, node: Node, what: str) -> Scalar:
 def _c_contains(c: Compiler, node: Call) -> Predicate:
     a, b = c.positional(node, 2, 2)
     ref = c.context_ref(a, "the first argument of contains")
+    if isinstance(b, Ref):  # a substring (or element) from the context
+        return operands.contains(c.operand(ref), c.operand(b))
     return bind(*c.ref(ref), contains_value(_scalar(c, b, "the second argument of contains")))
 
 
