@@ -117,3 +117,32 @@ def test_nesting_too_deep_gives_a_position(
     column = len(' "flags": ') + 499 * len('{"a": ') + 1
     assert f"refused: nesting too deep at line 2 column {column}" in err
     assert "more than 500 levels" in err
+
+
+def test_every_problem_of_a_bad_key_is_shown(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A key with a space is wrong under flags and under values: both are printed."""
+    doc = tmp_path / "flags.json"
+    doc.write_text(
+        json.dumps({"version": "1", "flags": {"bad key": {}}, "values": {"bad key": {}}})
+    )
+    code, _, err = run(capsys, "validate", str(doc))
+    assert code == 1
+    assert "field:    flags (key)" in err
+    assert "field:    values (key)" in err
+    assert err.count("found:    'bad key'") == 2
+
+
+def test_an_unknown_ramp_preset_is_called_that(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A misspelt preset is 'unknown ramp preset', not 'step 1 is ...'."""
+    doc = tmp_path / "flags.json"
+    bad = json.loads(json.dumps(RAMPED))
+    bad["values"]["f"]["flagkit-ramp"] = "Canary10Percnt5Minutes"
+    doc.write_text(json.dumps(bad))
+    code, _, err = run(capsys, "validate", str(doc))
+    assert code == 1
+    assert "refused: unknown ramp preset 'Canary10Percnt5Minutes'" in err
+    assert "step 1" not in err

@@ -446,13 +446,29 @@ def _problem(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
 
 
 def _translate(exc: ValidationError, *, data_view: bool) -> DocumentError:
+    """One DocumentError for the first problem; every other one rides along in ``problems``."""
     errors = exc.errors(include_url=False)
-    first = errors[0]
-    expected = _expected(first)
-    raw = first["loc"]
+    distinct: dict[tuple[int | str, ...], Any] = {}
+    for error in errors:
+        distinct.setdefault(_problem(error["loc"]), error)
+    first, *others = (_one(e, data_view=data_view) for e in distinct.values())
+    if others:
+        first = DocumentError(
+            f"{first.message} (and {len(others)} more problem(s))",
+            flag=first.flag,
+            field=first.field,
+            expected=first.expected,
+            found=first.found,
+            problems=tuple(others),
+        )
+    return first
+
+
+def _one(error: Any, *, data_view: bool) -> DocumentError:
+    expected = _expected(error)
+    raw = error["loc"]
     if raw and raw[-1] == "bool":  # the first member of AttrValue
         expected = ATTR_VALUE_EXPECTED
-    problems = len({_problem(e["loc"]) for e in errors})
     loc = [
         p
         for p in raw
@@ -460,14 +476,12 @@ def _translate(exc: ValidationError, *, data_view: bool) -> DocumentError:
     ]
     loc = [p for p in loc if p not in {"bool", "int", "float", "str", "constrained-str"}]
     flag, field = _place(loc, data_view=data_view)
-    found = first.get("input")
-    more = f" (and {problems - 1} more problem(s))" if problems > 1 else ""
     return DocumentError(
-        f"invalid value{more}",
+        "invalid value",
         flag=flag,
         field=_render_path(field) or None,
         expected=expected,
-        found=_excerpt(found),
+        found=_excerpt(error.get("input")),
     )
 
 

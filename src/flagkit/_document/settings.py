@@ -140,10 +140,12 @@ def split_rollout(spec: FlagSpec, *, user_key: str) -> tuple[FlagSpec, Rollout |
 
 
 def _parse(flag: str, where: str, found: dict[str, Any], user_key: str) -> Rollout:
-    def fail(name: str, expected: str, value: Any = None) -> DocumentError:
+    def fail(
+        name: str, expected: str, value: Any = None, problem: str | None = None
+    ) -> DocumentError:
         text = repr(found.get(name) if value is None else value)
         return DocumentError(
-            "invalid flagkit setting",
+            problem or "invalid flagkit setting",
             flag=flag,
             field=where + name,
             expected=expected,
@@ -170,7 +172,7 @@ def _parse(flag: str, where: str, found: dict[str, Any], user_key: str) -> Rollo
         try:
             steps = parse_steps(schedule)
         except RampSyntaxError as exc:
-            raise fail(RAMP, str(exc)) from None
+            raise fail(RAMP, str(exc), problem=exc.problem) from None
         by, seed = text(RAMP_BY) or user_key, text(RAMP_SEED) or flag
         ramp = Ramp(schedule.strip(), start_at, start.strip(), steps, by, seed)
     else:
