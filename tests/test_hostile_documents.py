@@ -144,10 +144,11 @@ def test_matches_pattern_re2_cannot_compile_is_refused_at_load(pattern: str, why
 
 
 def test_oversized_compiled_pattern_is_refused_at_load() -> None:
-    """A short pattern that compiles to a huge program is refused (RE2's memory budget)."""
+    """A short pattern that compiles to a huge program is refused (the program size limit)."""
     err = refused(matches_flag("(?i)[\\pL\\pN]{1000}"))
     assert isinstance(err, RuleError)
-    assert "over RE2's memory budget" in err.message
+    assert "pattern:: is too large" in err.message
+    assert "over the limit of 10,000 instructions" in err.message
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from flagkit._document.limits import MAX_FLAG_COST
 from flagkit._exceptions import DocumentError, MissingExtraError
 
 from .report import describe_error
@@ -128,6 +129,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"{args.file}: ok: {_n(len(flags), 'flag')} ({multi} multi-variant, {_n(rules, 'rule')}), "
         f"version {snapshot.version}"
     )
+    if flags:
+        costliest = max(flags.values(), key=lambda f: f.cost)
+        print(
+            f"  costliest flag: {costliest.key!r}, at most {_n(costliest.cost, 'step')} per "
+            f"evaluation (limit {MAX_FLAG_COST:,}; docs/security.md)"
+        )
     return OK
 
 
