@@ -30,9 +30,9 @@ MAX_FLAGS = 25_000
 MAX_FLAG_COST = 20_000
 # RE2 program instructions per pattern (`matches` and constraint patterns alike).
 MAX_PATTERN_SIZE = 10_000
-# RE2 program instructions over all of a document's patterns: bounds their compile time and the
-# memory a snapshot holds.
-MAX_PATTERN_TOTAL = 500_000
+# RE2 program instructions over all of a document's distinct patterns, each counting at least
+# 250: bounds their compile time and the memory a snapshot's patterns can hold.
+MAX_PATTERN_TOTAL = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +45,12 @@ class Limits:
     Args:
         max_flags: flags in a document.
         max_flag_cost: the most steps one evaluation of one flag may take, as ``flagkit
-            validate`` prints them: 1 per operator, plus each ``matches`` pattern's RE2
-            program size and 100 for each scan of a context list (``contains``, ``in`` with
-            the literal first).
+            validate`` and ``flagkit explain`` print them: 1 per operator, 100 more for each
+            walk over a context list (``contains``, ``in`` with the literal first), 32 more
+            per character position of a ``matches`` pattern (RE2's worst case for 256 bytes).
         max_pattern_size: RE2 program instructions in one pattern.
-        max_pattern_total: RE2 program instructions over all of a document's patterns.
+        max_pattern_total: RE2 program instructions over all of a document's distinct
+            patterns (``matches`` and constraint patterns), each counting at least 250.
     """
 
     max_flags: int = MAX_FLAGS

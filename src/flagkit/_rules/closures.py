@@ -26,7 +26,7 @@ import datetime as _dt
 import operator
 import re
 from collections.abc import Callable, Mapping
-from typing import NamedTuple, TypeAlias
+from typing import Any, NamedTuple, TypeAlias
 
 import mmh3
 
@@ -466,18 +466,32 @@ _RE2_HINTS = (
     (r"invalid repetition size", "a counted repetition is at most {1000}"),
 )
 
-# RE2's memory budget per pattern (``Options.max_mem``), per instruction the size limit allows.
-# RE2 stops compiling a program that outgrows about a twentieth of it, so a huge pattern is
-# refused after milliseconds, not compiled whole; what is left is the pattern's match cache (its
-# DFA states), the most memory one compiled pattern holds: 640 KB at the default 10,000.
-_RE2_BYTES_PER_INSTRUCTION = 64
+# RE2's memory budget per pattern (``Options.max_mem``) is what the pattern may ever hold: its
+# program, and the cache of DFA states its searches build (a hostile text can fill it).
+# Compiling, RE2 gets 64 bytes per instruction of the size limit, and stops a program that
+# outgrows about a twentieth of that: a huge pattern is refused after milliseconds, never
+# compiled whole. A pattern that fits is compiled again with a budget after its own size: 64 KiB
+# plus 256 bytes per instruction, enough for the DFA to run ordinary patterns at full speed
+# (measured: benchmarks/document_limits.py), so many small patterns cannot hold 640 KB each.
+_COMPILE_BYTES_PER_INSTRUCTION = 64
+_HOLD_BASE = 64 * 1024
+_HOLD_BYTES_PER_INSTRUCTION = 256
+PATTERN_FLOOR = 250  # what the smallest pattern counts towards a document's total
 
 
 class Pattern(NamedTuple):
-    """A compiled pattern: ``found(text) -> bool`` (unanchored search) and its program size."""
+    """A compiled pattern: ``found(text) -> bool`` (unanchored search) and what it costs.
+
+    ``size`` is the RE2 program's instructions: its memory and compile time. ``positions`` is
+    the same pattern's program compiled for Latin-1 text, about one instruction per character
+    position (UTF-8 expands a class such as ``\\pL`` into a tree of byte ranges, of which a scan
+    visits one path): the most threads RE2's fallback matcher (the NFA, used when a pattern's
+    DFA outgrows its memory) steps for each byte of text, i.e. the scan's worst case per byte.
+    """
 
     found: Callable[[str], bool]
-    size: int  # RE2 program instructions: the most it steps through per byte of text
+    size: int
+    positions: int
 
 
 def compile_pattern(pattern: str, *, max_size: int | None = None) -> Pattern:
@@ -498,12 +512,13 @@ def compile_pattern(pattern: str, *, max_size: int | None = None) -> Pattern:
     options.log_errors = False  # the reason is raised; nothing goes to stderr
     options.never_capture = True  # a yes/no answer needs no groups, and is faster without
     if max_size is not None:
-        options.max_mem = max_size * _RE2_BYTES_PER_INSTRUCTION
+        options.max_mem = max_size * _COMPILE_BYTES_PER_INSTRUCTION
     # google-re2's Python class, built directly: ``re2.compile`` is this behind an lru_cache
     uncached = getattr(re2, "_Regexp", None)
+    make = uncached or re2.compile
     try:
         encoded = pattern.encode("utf-8")
-        regexp = uncached(encoded, options) if uncached else re2.compile(encoded, options)
+        regexp = make(encoded, options)
     except UnicodeEncodeError as exc:
         raise PatternError("the pattern contains a lone surrogate") from exc
     except re2.error as exc:
@@ -516,13 +531,26 @@ def compile_pattern(pattern: str, *, max_size: int | None = None) -> Pattern:
     size = int(regexp.programsize)
     if max_size is not None and size > max_size:
         raise PatternTooLarge(_too_large(size, max_size))
+    hold = _HOLD_BASE + size * _HOLD_BYTES_PER_INSTRUCTION
+    if hold < options.max_mem:  # compiled once more, to hold no more than its size calls for
+        options.max_mem = hold
+        regexp = make(encoded, options)
     search = regexp.search
 
     def found(text: str) -> bool:
         # bytes in, so a lone surrogate (reachable from Python) cannot make encoding raise
         return search(text.encode("utf-8", "surrogatepass")) is not None
 
-    return Pattern(found, size)
+    return Pattern(found, size, _positions(re2, make, encoded, options) or size)
+
+
+def _positions(re2: Any, make: Any, encoded: bytes, options: Any) -> int | None:
+    """The program size of ``encoded`` compiled for Latin-1 text, or None if it will not."""
+    options.encoding = re2.Options.Encoding.LATIN1
+    try:
+        return int(make(encoded, options).programsize)
+    except re2.error:  # e.g. an escape past U+00FF: count the UTF-8 program instead
+        return None
 
 
 def _too_large(size: int | None, max_size: int | None) -> str:
@@ -555,7 +583,7 @@ class Patterns:
         if self.max_total is not None and self.total >= self.max_total:
             raise PatternTooLarge(self._over_total())
         compiled = compile_pattern(pattern, max_size=self.max_size)
-        self.total += compiled.size
+        self.total += max(compiled.size, PATTERN_FLOOR)
         if self.max_total is not None and self.total > self.max_total:
             raise PatternTooLarge(self._over_total())
         self._compiled[pattern] = compiled
@@ -563,6 +591,6 @@ class Patterns:
 
     def _over_total(self) -> str:
         return (
-            f"the document's patterns reach {self.total:,} RE2 program instructions, over "
-            f"the limit of {self.max_total:,} for all patterns"
+            f"the document's patterns reach {self.total:,} RE2 program instructions (each "
+            f"counting at least {PATTERN_FLOOR}), over the limit of {self.max_total:,}"
         )

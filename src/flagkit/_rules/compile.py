@@ -10,13 +10,14 @@ picks, per operator, a closure builder from ``_rules.closures``. Evaluation neve
 the rule: ``rule.test`` is the root closure itself.
 
 Cost. While compiling, the most work one evaluation of the rule can do is counted in *steps*
-(``CompiledRule.cost``): 1 per operator; plus :data:`SCAN_STEPS` for an operator that walks a
-context list element by element (``contains``, ``in`` with the literal first), counted as a
-list of that many elements; plus a ``matches`` pattern's RE2 program size, the most
-instructions RE2 steps through per byte of text. Longer context values cost more in
-proportion: the cost bounds what the *document* chooses. Given a ``budget``, compiling stops
-with :class:`OverBudget` as soon as the count passes it, so a costly rule is refused before the
-rest of it is compiled.
+(``CompiledRule.cost``), a step being about one operator call: 1 per operator; plus
+:data:`SCAN_STEPS` for an operator that walks a context list element by element
+(``contains``, ``in`` with the literal first), counted as a list of that many elements; plus,
+for a ``matches``, :data:`MATCH_STEPS` per character position of its pattern
+(``Pattern.positions``), RE2's worst case for 256 bytes of text. Longer context values
+cost more in proportion: the cost bounds what the *document* chooses. Given a ``budget``,
+compiling stops with :class:`OverBudget` as soon as the count passes it, so a costly rule is
+refused before the rest of it is compiled.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ from .parse import (
 )
 
 __all__ = [
+    "MATCH_STEPS",
     "MAX_DEPTH",
     "MAX_RULE_CHARS",
     "MISSING",
@@ -74,6 +76,11 @@ __all__ = [
 ]
 
 SCAN_STEPS = 100  # what a walk over a context list counts, as if the list had 100 elements
+# What a matches counts per pattern position. RE2's fallback matcher steps every live position
+# for each byte of text, at up to ~25 ns each (measured: benchmarks/document_limits.py; a few ns
+# for ordinary patterns, which RE2's DFA runs), against ~0.2 us per step: 32 steps are the worst
+# case over 256 bytes of text.
+MATCH_STEPS = 32
 
 
 @final
@@ -378,7 +385,7 @@ def _c_matches(c: Compiler, node: Call) -> Predicate:
             else "is not a valid regular expression"
         )
         raise c.error(f"pattern:: {what}: {exc}", pattern_node.pos) from exc
-    c.charge(compiled.size, pattern_node.pos)  # RE2's most instructions per byte of text
+    c.charge(MATCH_STEPS * compiled.positions, pattern_node.pos)  # the scan's worst case
     return bind(*c.ref(ref), matches_value(compiled.found))
 
 
