@@ -580,8 +580,6 @@ class Patterns:
         known = self._compiled.get(pattern)
         if known is not None:
             return known
-        if self.max_total is not None and self.total >= self.max_total:
-            raise PatternTooLarge(self._over_total())
         compiled = compile_pattern(pattern, max_size=self.max_size)
         self.total += max(compiled.size, PATTERN_FLOOR)
         if self.max_total is not None and self.total > self.max_total:
