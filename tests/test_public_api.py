@@ -31,6 +31,7 @@ PUBLIC = {
         "Flags",
         "FlagsView",
         "GuardStatus",
+        "Limits",
         "MissingExtraError",
         "PermanentSourceError",
         "Polling",

@@ -880,3 +880,28 @@ def test_docs_examples_hold(rule: str, context: str, expected: bool) -> None:
     ctx = json.loads(context) if context else None
     user_id = ctx.pop("userId", None) if ctx else None
     assert check(rule, ctx, user_id) is expected
+
+
+def test_compiling_stops_at_the_operator_that_passes_the_budget() -> None:
+    """OverBudget carries the count and the position where it passed; under it, no error."""
+    from flagkit._rules.compile import OverBudget
+
+    text = '(or (eq $a "x") (contains $t "y") (eq $a "z"))'
+    assert compile_rule(text, flag_key=FLAG, budget=104).cost == 104  # 1 + 1 + (1 + 100) + 1
+    with pytest.raises(OverBudget) as info:
+        compile_rule(text, flag_key=FLAG, budget=102)
+    assert info.value.cost == 103
+    assert info.value.position == text.index("(contains")
+
+
+def test_a_pattern_used_twice_in_a_load_is_compiled_once_and_counted_once() -> None:
+    """Patterns memoises per load: one program, one share of the total, each use still costs."""
+    from flagkit._rules.closures import PATTERN_FLOOR, Patterns
+
+    patterns = Patterns(max_size=10_000, max_total=10 * PATTERN_FLOOR)
+    text = '(and (matches in::$a pattern::"^ab$") (matches in::$b pattern::"^ab$"))'
+    rule = compile_rule(text, flag_key=FLAG, patterns=patterns)
+    assert patterns.total == PATTERN_FLOOR
+    one = compile_rule('(matches in::$a pattern::"^ab$")', flag_key=FLAG).cost
+    assert rule.cost == 1 + 2 * one
+    assert rule.test(None, {"a": "ab", "b": "ab"}) and not rule.test(None, {"a": "ab", "b": "x"})

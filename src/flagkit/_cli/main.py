@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from flagkit import __version__
+from flagkit._document.limits import MAX_FLAG_COST
 from flagkit._exceptions import DocumentError, MissingExtraError
 
 from .report import describe_error
@@ -129,6 +130,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"{args.file}: ok: {_n(len(flags), 'flag')} ({multi} multi-variant, {_n(rules, 'rule')}), "
         f"version {snapshot.version}"
     )
+    if flags:
+        costliest = max(flags.values(), key=lambda f: f.cost)
+        print(
+            f"  costliest flag: {costliest.key!r}, at most {_n(costliest.cost, 'step')} per "
+            f"evaluation (limit {MAX_FLAG_COST:,}; docs/security.md)"
+        )
     return OK
 
 

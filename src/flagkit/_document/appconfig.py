@@ -29,15 +29,16 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     WithJsonSchema,
     model_validator,
 )
 
 from flagkit._exceptions import DocumentError
-from flagkit._rules.closures import PatternError, compile_pattern
+from flagkit._rules.closures import PatternError, Patterns, PatternTooLarge
 from flagkit._rules.parse import MAX_RULE_CHARS
 
-from .limits import MAX_DOCUMENT_BYTES
+from .limits import MAX_DOCUMENT_BYTES, Limits, check_flag_count
 from .spec import FlagSpec, VariantSpec
 
 __all__ = [
@@ -99,13 +100,24 @@ WholeNumber = Annotated[
 ]
 
 
-def _re2_compiles(pattern: str) -> str:
-    """A constraint pattern is compiled by RE2 (linear time) at load, or refused with why."""
+def _re2_compiles(pattern: str, info: ValidationInfo) -> str:
+    """A constraint pattern is compiled by RE2 (linear time) at load, or refused with why.
+
+    It is compiled by the load's :class:`Patterns` (the validation context), which counts it
+    towards the document's pattern limits and keeps the program for the value checks.
+    """
     try:
-        compile_pattern(pattern)
+        _patterns(info.context).compile(pattern)
+    except PatternTooLarge as exc:
+        raise ValueError(f"pattern is too large: {exc}") from exc
     except PatternError as exc:
         raise ValueError(f"pattern is not a valid regular expression: {exc}") from exc
     return pattern
+
+
+def _patterns(context: Any) -> Patterns:
+    found = context.get("patterns") if isinstance(context, dict) else None
+    return found if isinstance(found, Patterns) else Patterns()
 
 
 Pattern = Annotated[str, StringConstraints(max_length=1024), AfterValidator(_re2_compiles)]
@@ -526,14 +538,26 @@ def detect_format(data: Any) -> Literal["stored", "data_view"]:
     return "data_view"
 
 
-def load_document(data: Any) -> tuple[FlagSpec, ...]:
-    """Validate a parsed JSON document (either form) and normalise it."""
+def load_document(
+    data: Any, *, limits: Limits | None = None, patterns: Patterns | None = None
+) -> tuple[FlagSpec, ...]:
+    """Validate a parsed JSON document (either form) and normalise it.
+
+    ``limits.max_flags`` is checked before any flag is validated; constraint patterns are
+    compiled by ``patterns`` (the load's, shared with the rule compiler) or a fresh one.
+    """
     if not isinstance(data, dict):
         raise DocumentError(
             "not a flags document", expected="a JSON object", found=type(data).__name__
         )
+    limits = limits or Limits()
+    if patterns is None:
+        patterns = Patterns(max_size=limits.max_pattern_size, max_total=limits.max_pattern_total)
     if detect_format(data) == "stored":
-        return _load_stored(data)
+        flags = data.get("flags")
+        check_flag_count(len(flags) if isinstance(flags, dict) else 0, limits)
+        return _load_stored(data, patterns)
+    check_flag_count(len(data), limits)
     return _load_data_view(data)
 
 
@@ -639,7 +663,7 @@ def _items(node: Any) -> Any:
     return node.items() if isinstance(node, dict) else ()
 
 
-def _load_stored(data: dict[str, Any]) -> tuple[FlagSpec, ...]:
+def _load_stored(data: dict[str, Any], patterns: Patterns) -> tuple[FlagSpec, ...]:
     # AppConfig's schema allows null nowhere: an optional field is left out, never nulled
     # (pydantic's `X | None` fields would let an explicit null through).
     null = _null_path(data)
@@ -653,7 +677,7 @@ def _load_stored(data: dict[str, Any]) -> tuple[FlagSpec, ...]:
             found="null",
         )
     try:
-        doc = _StoredDocument.model_validate(data)
+        doc = _StoredDocument.model_validate(data, context={"patterns": patterns})
     except ValidationError as exc:
         raise _translate(exc, data_view=False) from exc
     for key in doc.values:
@@ -668,11 +692,13 @@ def _load_stored(data: dict[str, Any]) -> tuple[FlagSpec, ...]:
     specs = []
     for key, definition in doc.flags.items():
         value = doc.values.get(key)
-        specs.append(_stored_flag(key, definition, value))
+        specs.append(_stored_flag(key, definition, value, patterns))
     return tuple(specs)
 
 
-def _stored_flag(key: str, definition: _FlagDef, value: _FlagValue | None) -> FlagSpec:
+def _stored_flag(
+    key: str, definition: _FlagDef, value: _FlagValue | None, patterns: Patterns
+) -> FlagSpec:
     attrs = definition.attributes
     names = frozenset(attrs)
     if value is None:
@@ -683,7 +709,7 @@ def _stored_flag(key: str, definition: _FlagDef, value: _FlagValue | None) -> Fl
         # an empty _variants passes AWS's schema, though UG-mvconc says every multi-variant
         # flag has a default variant: the pages disagree, so flagkit takes it and serves the
         # flag as one without variants (off, when nothing else is given) rather than refuse
-        _check_values(key, "values", attrs, extra, enforce_required=bool(value.enabled))
+        _check_values(key, "values", attrs, extra, patterns, enforce_required=bool(value.enabled))
         only = VariantSpec(name=None, enabled=bool(value.enabled), rule=None, values=_freeze(extra))
         return FlagSpec(key, (only,), names, multi_variant=False)
     if value.enabled is not None or extra:
@@ -732,6 +758,7 @@ def _stored_flag(key: str, definition: _FlagDef, value: _FlagValue | None) -> Fl
             f"{where}.attributeValues",
             attrs,
             variant.attributeValues,
+            patterns,
             enforce_required=variant.enabled,
         )
         out.append(
@@ -745,6 +772,7 @@ def _check_values(
     where: str,
     attrs: Mapping[str, _AttributeDef],
     values: Mapping[str, Any],
+    patterns: Patterns,
     *,
     enforce_required: bool,
 ) -> None:
@@ -761,7 +789,7 @@ def _check_values(
                 found=_excerpt(name),
             )
         if definition.constraints is not None:
-            problem = _violates(definition.constraints, val)
+            problem = _violates(definition.constraints, val, patterns)
             if problem:
                 raise DocumentError(
                     "attribute value breaks its constraints",
@@ -790,7 +818,7 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _violates(c: Any, v: Any) -> str | None:
+def _violates(c: Any, v: Any, patterns: Patterns) -> str | None:
     """Why ``v`` breaks constraint ``c`` (an expected-text), or None when it holds."""
     if c.type == "boolean":
         return None if isinstance(v, bool) else "a boolean"
@@ -805,7 +833,7 @@ def _violates(c: Any, v: Any) -> str | None:
     if c.type == "string":
         if not isinstance(v, str):
             return "a string"
-        if c.pattern is not None and not compile_pattern(c.pattern)(v):
+        if c.pattern is not None and not patterns.compile(c.pattern).found(v):
             return f"a string matching {c.pattern!r}"
         if c.enum is not None and v not in c.enum:
             return f"one of {c.enum!r}"
@@ -815,7 +843,7 @@ def _violates(c: Any, v: Any) -> str | None:
             return "an array"
         if c.elements is not None:
             for i, item in enumerate(v):
-                problem = _violates(c.elements, item)
+                problem = _violates(c.elements, item, patterns)
                 if problem:
                     return f"element [{i}]: {problem}"
         return None
