@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from urllib.parse import quote
 
 from flagkit._exceptions import PermanentSourceError, RetryableSourceError, SourceError
 
 from .base import Fetched, content_version
-from .http import Disconnected, LoopbackConnection, ProtocolError, Response
+from .http import DeadlineExceeded, Disconnected, LoopbackConnection, ProtocolError, Response
 
 __all__ = ["DEFAULT_PORT", "PORT_ENV", "AgentSource", "classify_status"]
 
@@ -102,6 +103,8 @@ class AgentSource:
         token: sent as ``Authorization: Bearer <token>``, for an agent started with
             ``ACCESS_TOKEN``.
         timeout: seconds for connecting and for each read.
+        deadline: seconds the whole fetch may take, a reconnect included; default twice
+            ``timeout``. A peer that keeps sending a little at a time is cut off here.
         poll_interval: seconds the poller waits between requests (the agent has its own,
             longer, interval towards AppConfig).
         content_type: read every body as this type, whatever the agent says (a freeform
@@ -120,6 +123,7 @@ class AgentSource:
         timeout: float = DEFAULT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         content_type: str | None = None,
+        deadline: float | None = None,
     ) -> None:
         if port is None:
             port = _port_from_env()
@@ -127,6 +131,10 @@ class AgentSource:
             raise ValueError(f"port must be within 1..65535, not {port}")
         if timeout <= 0:
             raise ValueError("timeout must be positive")
+        if deadline is None:
+            deadline = 2 * timeout
+        if not deadline > 0:
+            raise ValueError("deadline must be positive")
         if poll_interval < 0:
             raise ValueError("poll_interval must not be negative")
         self.application = application
@@ -135,6 +143,7 @@ class AgentSource:
         self.host = host
         self.port = port
         self.timeout = timeout
+        self.deadline = deadline
         self.poll_interval = poll_interval
         self.content_type = content_type
         self.path = "/applications/{}/environments/{}/configurations/{}".format(
@@ -162,17 +171,22 @@ class AgentSource:
         """One GET; a kept-alive connection the agent has dropped is replaced once."""
         reused = self._conn.connected
         closes = self._closes
+        deadline = time.monotonic() + self.deadline  # one deadline for both attempts
         try:
-            return self._conn.get(self.path, self._headers)
+            return self._conn.get(self.path, self._headers, deadline=deadline)
         except (Disconnected, BrokenPipeError, ConnectionResetError):
             if not reused or closes != self._closes:  # new, or close() cut it: no retry
                 raise
         # The agent closed an idle keep-alive connection (GET is idempotent): go again, once.
-        return self._conn.get(self.path, self._headers)
+        return self._conn.get(self.path, self._headers, deadline=deadline)
 
     def fetch(self) -> Fetched:
         try:
             response = self._request()
+        except DeadlineExceeded as exc:
+            raise RetryableSourceError(
+                f"{self._what}: no complete answer within the {self.deadline} s deadline"
+            ) from exc
         except TimeoutError as exc:
             raise RetryableSourceError(f"{self._what}: timed out after {self.timeout} s") from exc
         except ConnectionRefusedError as exc:

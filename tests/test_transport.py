@@ -1,0 +1,359 @@
+"""Hostile endpoints and files (issue 19, points 8-12): every fetch and every read is bounded.
+
+- ``AgentSource.fetch()`` has a total deadline: a peer that drips bytes, or sends 1xx answers or
+  trailers for ever, is cut off (the socket timeout alone restarts with each byte);
+- the loopback HTTP client parses strictly (ASCII digits and hex only, no negative sizes) and
+  buffers chunked bodies in one ``bytearray``; nothing but a ``SourceError`` leaves ``fetch()``;
+- ``FileSource`` opens only regular files, never blocks on a FIFO or reads a device, and reads
+  at most its cap + 1 bytes;
+- a bad or unreachable backup is logged and ignored; the client starts all the same.
+
+The hostile peers are 127.0.0.1 socket servers, one connection each, bounded in how much they
+send and for how long; a peer's ``pace`` is the attack's rhythm, not synchronisation (the test
+waits on events the peer sets).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import queue
+import select
+import socket
+import threading
+import tracemalloc
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from flagkit import (
+    AgentSource,
+    Fetched,
+    RetryableSourceError,
+    SourceError,
+)
+from flagkit._sources import http as loopback_http
+
+ON = {"checkout": {"enabled": True}}
+DOC = json.dumps(ON).encode()
+
+
+# -- hostile peers ----------------------------------------------------------------------------
+
+
+def read_request(conn: socket.socket) -> bool:
+    """Read up to the end of the request head; False if the client hung up first."""
+    request = b""
+    while b"\r\n\r\n" not in request:
+        data = conn.recv(4096)
+        if not data:
+            return False
+        request += data
+    return True
+
+
+class Peer:
+    """A one-connection peer on 127.0.0.1 that answers the request with ``pieces``.
+
+    It sends at most ``limit`` pieces, ``pace`` seconds apart, then closes: it is bounded in
+    count and in time. ``hung_up`` is set when the client closes the connection first,
+    ``exhausted`` when the peer ran out of pieces; ``done`` when its thread ends.
+    """
+
+    def __init__(self, pieces: Iterable[bytes], *, pace: float, limit: int) -> None:
+        self.pieces = itertools.islice(pieces, limit)
+        self.pace = pace
+        self.hung_up = threading.Event()
+        self.exhausted = threading.Event()
+        self.done = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(10)
+        self.port = int(self.listener.getsockname()[1])
+        self.thread = threading.Thread(target=self._serve, name="hostile-peer", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            self.done.set()
+            return
+        with conn:
+            try:
+                if not read_request(conn):
+                    return
+                for piece in self.pieces:
+                    conn.sendall(piece)
+                    if self._client_left(conn):
+                        return
+                self.exhausted.set()
+            except OSError:  # reset by the client: it hung up
+                self.hung_up.set()
+            finally:
+                self.done.set()
+
+    def _client_left(self, conn: socket.socket) -> bool:
+        """Wait ``pace`` s for the client to hang up (the attack's rhythm)."""
+        readable, _, _ = select.select([conn], [], [], self.pace)
+        if readable and not conn.recv(4096):
+            self.hung_up.set()
+            return True
+        return False
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        self.thread.join(10)
+
+
+@contextlib.contextmanager
+def peer(pieces: Iterable[bytes], *, pace: float, limit: int) -> Iterator[Peer]:
+    server = Peer(pieces, pace=pace, limit=limit)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def agent(port: int, **options: Any) -> AgentSource:
+    return AgentSource("shop", "prod", "flags", host="127.0.0.1", port=port, **options)
+
+
+def one_byte_at_a_time(data: bytes) -> Iterator[bytes]:
+    return (data[i : i + 1] for i in range(len(data)))
+
+
+def drip() -> Iterator[bytes]:
+    return one_byte_at_a_time(b"HTTP/1.1 200 OK\r\nContent-Length: 9999\r\n\r\n" + b" " * 9999)
+
+
+def endless_continue(batch: int = 1) -> Iterator[bytes]:
+    return itertools.repeat(b"HTTP/1.1 100 Continue\r\n\r\n" * batch)
+
+
+def endless_trailers(batch: int = 1) -> Iterator[bytes]:
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n"
+    return itertools.chain([head], itertools.repeat(b"X-Trailer: more\r\n" * batch))
+
+
+# -- point 8: a total deadline on AgentSource.fetch() -----------------------------------------
+
+
+def test_a_dripping_agent_is_cut_off_at_the_deadline() -> None:
+    """One byte per pace never trips the 5 s read timeout; the total deadline ends the fetch."""
+    with peer(drip(), pace=0.02, limit=500) as server:
+        source = agent(server.port, timeout=5, deadline=0.3)
+        with pytest.raises(RetryableSourceError, match=r"within the 0\.3 s deadline"):
+            source.fetch()
+        assert server.done.wait(15)
+    assert server.hung_up.is_set() and not server.exhausted.is_set()
+
+
+@pytest.mark.parametrize("endless", [endless_continue, endless_trailers])
+def test_endless_interim_answers_or_trailers_end_the_fetch(
+    endless: Callable[[], Iterator[bytes]],
+) -> None:
+    """A paced stream of 1xx answers or of trailers ends (deadline or count cap), as retryable."""
+    with peer(endless(), pace=0.02, limit=500) as server:
+        source = agent(server.port, timeout=5, deadline=0.3)
+        with pytest.raises(RetryableSourceError):
+            source.fetch()
+        assert server.done.wait(15)
+    assert server.hung_up.is_set() and not server.exhausted.is_set()
+
+
+@pytest.mark.parametrize("endless", [endless_continue, endless_trailers])
+def test_a_flood_of_interim_answers_or_trailers_is_capped(
+    endless: Callable[[int], Iterator[bytes]],
+) -> None:
+    """Sent as fast as the socket takes them, they are refused by count long before a deadline."""
+    with peer(endless(1000), pace=0, limit=1000) as server:  # up to 25 MB
+        source = agent(server.port, timeout=5, deadline=60)
+        with pytest.raises(RetryableSourceError, match="ProtocolError"):
+            source.fetch()
+        assert server.done.wait(30)
+    assert server.hung_up.is_set() and not server.exhausted.is_set()
+
+
+def test_the_deadline_is_a_setting_defaulting_to_twice_the_timeout() -> None:
+    """``deadline`` covers the whole fetch (retry included); default 2 x ``timeout``."""
+    assert agent(2772).deadline == 10.0
+    assert agent(2772, timeout=1.5).deadline == 3.0
+    assert agent(2772, deadline=0.5).deadline == 0.5
+    for bad in (0, -1.0):
+        with pytest.raises(ValueError, match="deadline"):
+            agent(2772, deadline=bad)
+
+
+def test_a_fetch_within_the_deadline_still_works() -> None:
+    """A slow-but-finite answer inside the deadline is delivered."""
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(DOC), DOC)
+    with peer([answer], pace=0, limit=1) as server:
+        source = agent(server.port, deadline=30)
+        fetched = source.fetch()
+        source.close()
+    assert fetched.body == DOC
+
+
+# -- point 9: strict HTTP parsing -------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def answering(*answers: bytes) -> Iterator[int]:
+    """A peer serving one answer per connection, in order; it stops when they run out."""
+    pending: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+    for answer in answers:
+        pending.put(answer)
+    with serving(pending) as port:
+        yield port
+
+
+@contextlib.contextmanager
+def serving(pending: queue.SimpleQueue[bytes | None]) -> Iterator[int]:
+    """Accept a connection per queued answer; send it after the request head, then close."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while (answer := pending.get()) is not None:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn, contextlib.suppress(OSError):
+                read_request(conn)
+                conn.sendall(answer)
+
+    thread = threading.Thread(target=serve, name="scripted-peer", daemon=True)
+    thread.start()
+    try:
+        yield int(listener.getsockname()[1])
+    finally:
+        pending.put(None)
+        with contextlib.suppress(OSError):
+            listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        thread.join(10)
+
+
+def fetch_answer(answer: bytes) -> Fetched:
+    with answering(answer) as port:
+        source = agent(port, timeout=5)
+        try:
+            return source.fetch()
+        finally:
+            source.close()
+
+
+def chunked(*wire: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"".join(wire)
+
+
+def test_a_negative_chunk_size_cannot_rewind_the_body_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """-FFFFFFFFFFFFFFFF made the running total negative, so 11 bytes passed a 10-byte cap."""
+    monkeypatch.setattr(loopback_http, "MAX_BODY", 10)
+    answer = chunked(b"-FFFFFFFFFFFFFFFF\r\n\r\n", b"b\r\n", b"x" * 11, b"\r\n0\r\n\r\n")
+    with pytest.raises(RetryableSourceError, match="ProtocolError"):
+        fetch_answer(answer)
+
+
+@pytest.mark.parametrize(
+    "size", [b"-0", b"+2", b"0x2", b"0_2", b"2 2"], ids=["minus", "plus", "0x", "_", "space"]
+)
+def test_chunk_sizes_are_plain_hex(size: bytes) -> None:
+    """A sign, a 0x prefix or a digit separator (which int(..., 16) accepts) is refused."""
+    with pytest.raises(RetryableSourceError, match="ProtocolError"):
+        fetch_answer(chunked(size, b"\r\n{}\r\n0\r\n\r\n"))
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\n\r\n{}",  # "²": str.isdigit() says yes
+        b"HTTP/1.1 200 OK\r\nContent-Length: \xb9\xb2\r\n\r\n{}",  # "¹²"
+        b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n{}",  # > int's 4300
+        b"HTTP/1.1 \xb2\xb2\xb2 OK\r\nContent-Length: 2\r\n\r\n{}",  # a status of "²²²"
+        b"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\n{}",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\n{}",
+    ],
+    ids=["superscript-2", "superscripts", "5000-digits", "superscript-status", "minus", "two"],
+)
+def test_lengths_and_statuses_are_ascii_digits(answer: bytes) -> None:
+    """A non-ASCII digit, an endless number or a sign is a ProtocolError, never a ValueError."""
+    with pytest.raises(RetryableSourceError, match="ProtocolError"):
+        fetch_answer(answer)
+
+
+def test_one_byte_chunks_cost_about_their_size() -> None:
+    """A body in 1-byte chunks is buffered in one bytearray, not one object per chunk."""
+    body = b'{"checkout": {"enabled": true, "pad": "' + b"x" * 65_000 + b'"}}'
+    answer = chunked(*(b"1\r\n%c\r\n" % byte for byte in body), b"0\r\n\r\n")
+    with answering(answer) as port:
+        source = agent(port, timeout=5)
+        tracemalloc.start()
+        try:
+            fetched = source.fetch()
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+            source.close()
+    assert fetched.body == body
+    assert peak < 8 * len(body), f"peak {peak} bytes for a {len(body)}-byte body"
+
+
+NUMBERS = [b"0", b"2", b"ff", b"-2", b"+2", b"0x2", b"2_0", b"\xb2", b"9" * 4400, b"inf", b""]
+HEADER_NAMES = [
+    b"Content-Length",
+    b"Transfer-Encoding",
+    b"Connection",
+    b"Configuration-Version",
+    b"Content-Type",
+    b"Retry-After",
+]
+HEADER_VALUES = [b"chunked", b"close", b"keep-alive", b"chunked, gzip", *NUMBERS]
+
+
+def http_answer() -> st.SearchStrategy[bytes]:
+    """HTTP-shaped answers with hostile numbers, names and framing in every slot."""
+    version = st.sampled_from([b"HTTP/1.1", b"HTTP/1.0", b"HTTP/2", b"ICY"])
+    status = st.sampled_from(
+        [b"200", b"100", b"204", b"304", b"404", b"503", b"\xb2\xb2\xb2", b"2"]
+    )
+    header = st.tuples(
+        st.sampled_from(HEADER_NAMES) | st.binary(max_size=6),
+        st.sampled_from(HEADER_VALUES) | st.binary(max_size=6),
+    ).map(lambda pair: pair[0] + b": " + pair[1] + b"\r\n")
+    chunk = st.tuples(st.sampled_from(NUMBERS) | st.binary(max_size=4), st.binary(max_size=4)).map(
+        lambda pair: pair[0] + b"\r\n" + pair[1] + b"\r\n"
+    )
+    one = st.tuples(
+        version, status, st.lists(header, max_size=4), st.lists(chunk | st.binary(max_size=6))
+    ).map(lambda p: p[0] + b" " + p[1] + b" X\r\n" + b"".join(p[2]) + b"\r\n" + b"".join(p[3]))
+    return st.lists(one, min_size=1, max_size=3).map(b"".join)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(answers=st.lists(http_answer(), min_size=1, max_size=3))
+def test_whatever_a_peer_sends_only_source_errors_leave_fetch(answers: list[bytes]) -> None:
+    """Random HTTP-ish answers: fetch() returns or raises a SourceError, nothing else."""
+    pending: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+    for answer in answers:
+        pending.put(answer)
+    with serving(pending) as port:
+        source = agent(port, timeout=5)
+        try:
+            for _ in answers:
+                with contextlib.suppress(SourceError):
+                    source.fetch()
+        finally:
+            source.close()
