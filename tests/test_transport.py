@@ -18,12 +18,16 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import os
 import queue
 import select
 import socket
+import subprocess
+import sys
 import threading
 import tracemalloc
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,6 +37,8 @@ from hypothesis import strategies as st
 from flagkit import (
     AgentSource,
     Fetched,
+    FileSource,
+    PermanentSourceError,
     RetryableSourceError,
     SourceError,
 )
@@ -357,3 +363,90 @@ def test_whatever_a_peer_sends_only_source_errors_leave_fetch(answers: list[byte
                     source.fetch()
         finally:
             source.close()
+
+
+# -- points 10 and 11: FileSource reads regular files, at most the cap ------------------------
+
+
+def test_a_huge_file_is_refused_after_reading_at_most_the_cap(tmp_path: Path) -> None:
+    """A 64 MiB file costs about the 1 MiB cap, not 64 MiB, and is refused by size."""
+    path = tmp_path / "flags.json"
+    with path.open("wb") as fh:
+        fh.truncate(64 * 1024 * 1024)  # sparse: no disk, but read() would return it all
+    source = FileSource(path)
+    tracemalloc.start()
+    try:
+        with pytest.raises(PermanentSourceError, match="larger than the 1048576-byte size cap"):
+            source.fetch()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024, f"peak {peak} bytes"
+
+
+def test_the_file_cap_is_a_setting_and_a_file_at_it_loads(tmp_path: Path) -> None:
+    """``FileSource(max_bytes=...)``: a file of exactly the cap loads; one byte more does not."""
+    path = tmp_path / "flags.json"
+    path.write_bytes(DOC)
+    assert FileSource(path).max_bytes == 1024 * 1024
+    assert FileSource(path, max_bytes=len(DOC)).fetch().body == DOC
+    with pytest.raises(PermanentSourceError, match=f"larger than the {len(DOC) - 1}-byte"):
+        FileSource(path, max_bytes=len(DOC) - 1).fetch()
+    with pytest.raises(ValueError, match="max_bytes"):
+        FileSource(path, max_bytes=0)
+
+
+@contextlib.contextmanager
+def fifo(path: Path) -> Iterator[Path]:
+    """A named pipe nobody writes to; a reader blocked in open() on it is released at the end."""
+    os.mkfifo(path)
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(OSError):  # ENXIO: no reader is waiting
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+
+
+def bounded(call: Callable[[], object], timeout: float = 10) -> BaseException | object:
+    """Run ``call`` in a daemon thread; what it returned or raised, or fail if it blocks."""
+    outcome: list[object] = []
+    finished = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:  # noqa: BLE001 - handed to the test, which checks it
+            outcome.append(exc)
+        finished.set()
+
+    threading.Thread(target=run, name="bounded-call", daemon=True).start()
+    assert finished.wait(timeout), "the call blocked"
+    return outcome[0]
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    """FileSource on a named pipe refuses it at once instead of waiting for a writer."""
+    with fifo(tmp_path / "flags.json") as path:
+        outcome = bounded(FileSource(path).fetch)
+    assert isinstance(outcome, PermanentSourceError), outcome
+    assert "not a regular file (a FIFO)" in str(outcome)
+
+
+def test_a_device_is_refused_without_reading_it() -> None:
+    """FileSource('/dev/zero') is refused unread (today: read until MemoryError).
+
+    Run in a child with a 2 GiB address-space limit, so the unfixed code fails fast and alone.
+    """
+    code = (
+        "import resource, flagkit\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+        "try:\n"
+        "    flagkit.FileSource('/dev/zero').fetch()\n"
+        "except BaseException as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+    child = subprocess.run(  # noqa: S603 - our own interpreter and code
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert child.stdout.startswith("PermanentSourceError"), child.stdout + child.stderr
+    assert "not a regular file (a character device)" in child.stdout
