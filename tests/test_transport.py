@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import logging
 import os
 import queue
 import select
@@ -38,9 +39,11 @@ from flagkit import (
     AgentSource,
     Fetched,
     FileSource,
+    Flags,
     PermanentSourceError,
     RetryableSourceError,
     SourceError,
+    StaticSource,
 )
 from flagkit._sources import http as loopback_http
 
@@ -450,3 +453,116 @@ def test_a_device_is_refused_without_reading_it() -> None:
     )
     assert child.stdout.startswith("PermanentSourceError"), child.stdout + child.stderr
     assert "not a regular file (a character device)" in child.stdout
+
+
+# -- points 11 and 12: backups that are bad, unreachable or not files ------------------------
+
+
+def warnings_of(caplog: pytest.LogCaptureFixture) -> str:
+    return "\n".join(
+        r.getMessage() for r in caplog.records if r.name == "flagkit" and r.levelname == "WARNING"
+    )
+
+
+def test_a_backup_path_on_a_fifo_does_not_block_start_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Flags(backup_path=<a FIFO>) starts at once; the FIFO is ignored with a warning."""
+    caplog.set_level(logging.WARNING, logger="flagkit")
+    with fifo(tmp_path / "flags.backup") as path:
+        outcome = bounded(lambda: Flags(StaticSource(ON), start=False, backup_path=path))
+    assert isinstance(outcome, Flags), outcome
+    outcome.close()
+    assert not outcome.ready
+    assert "not a regular file (a FIFO)" in warnings_of(caplog)
+
+
+def backup(header: bytes, body: bytes = DOC) -> bytes:
+    return b"flagkit-backup 1 " + header + b"\n" + body
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        backup(b"[]"),
+        backup(b'"v1"'),
+        backup(b"null"),
+        backup(b"7"),
+        backup(b'{"version": 5}'),
+        backup(b'{"version": "v1", "content_type": ["application/json"]}'),
+        backup(b"[" * 4000),
+        backup(b'{"version": "v1"}' + b" " * 5000),
+    ],
+    ids=["list", "string", "null", "number", "int-version", "list-type", "deep", "long-header"],
+)
+def test_a_backup_with_a_bad_header_is_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, content: bytes
+) -> None:
+    """A header that is not a JSON object of strings is logged and ignored; start-up goes on."""
+    path = tmp_path / "flags.backup"
+    path.write_bytes(content)
+    caplog.set_level(logging.WARNING, logger="flagkit")
+    with Flags(StaticSource(ON), start=False, backup_path=path) as flags:
+        assert not flags.ready
+        assert flags.refresh() and flags.enabled("checkout")
+    assert "ignoring unusable backup" in warnings_of(caplog)
+
+
+@pytest.mark.parametrize("where", ["parent-is-a-file", "name-too-long", "symlink-loop"])
+def test_an_unreachable_backup_is_logged_and_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, where: str
+) -> None:
+    """A backup path the process cannot reach (a real filesystem condition) does not stop
+    start-up: it is logged, and the client serves what the source fetches.
+    """
+    if where == "parent-is-a-file":
+        (tmp_path / "file").write_bytes(b"")
+        path = tmp_path / "file" / "flags.backup"  # ENOTDIR
+    elif where == "name-too-long":
+        path = tmp_path / ("b" * 300)  # ENAMETOOLONG: Path.exists() raises it
+    else:
+        path = tmp_path / "loop"
+        path.symlink_to(path)  # ELOOP
+    caplog.set_level(logging.WARNING, logger="flagkit")
+    with Flags(StaticSource(ON), start=False, backup_path=path) as flags:
+        assert not flags.ready
+        assert flags.refresh() and flags.enabled("checkout")
+    assert "cannot read backup" in warnings_of(caplog)
+
+
+def test_a_missing_backup_is_not_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The first start has no backup yet: that is normal, not worth a warning."""
+    caplog.set_level(logging.WARNING, logger="flagkit")
+    with Flags(StaticSource(ON), start=False, backup_path=tmp_path / "flags.backup") as flags:
+        assert not flags.ready
+    assert warnings_of(caplog) == ""
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],  # the file is rewritten each time
+)
+@given(
+    header=st.one_of(
+        st.binary(max_size=64),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.sampled_from(["version", "content_type", "x"]), inner)
+            ),
+        ).map(lambda value: json.dumps(value).encode()),
+    ),
+    body=st.sampled_from([DOC, b"", b"{", b"\xff", b"[]", b'{"a": {"enabled": 1}}']),
+)
+def test_no_backup_content_stops_start_up(tmp_path: Path, header: bytes, body: bytes) -> None:
+    """Whatever the backup holds, Flags() constructs; what it serves came from a valid document."""
+    path = tmp_path / "flags.backup"
+    path.write_bytes(backup(header, body))
+    with Flags(StaticSource(ON), start=False, backup_path=path) as flags:
+        assert flags.version is None or isinstance(flags.version, str)
