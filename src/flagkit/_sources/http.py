@@ -154,14 +154,24 @@ class LoopbackConnection:
             if not self._fill():
                 raise Disconnected("connection closed mid-response")
 
-    def _take(self, size: int, into: bytearray) -> None:
-        """Move the next ``size`` bytes of the stream to the end of ``into``."""
-        while len(self._buffer) < size:
+    def _take(self, size: int, into: bytearray, end: bytes = b"") -> None:
+        """Move the next ``size`` bytes of the stream to the end of ``into``.
+
+        ``end`` must follow them (a chunk's CRLF); it is checked and dropped.
+        """
+        buffer = self._buffer
+        need = size + len(end)
+        while len(buffer) < need:
             if not self._fill():
                 raise Disconnected("connection closed mid-body")
-        with memoryview(self._buffer) as view:
-            into += view[:size]
-        del self._buffer[:size]
+        if end and buffer[size:need] != end:
+            raise ProtocolError(f"data not followed by {end!r}")
+        if size <= 4096:
+            into += buffer[:size]
+        else:  # no temporary copy of a large piece
+            with memoryview(buffer) as view:
+                into += view[:size]
+        del buffer[:need]
 
     def _read_response(self) -> tuple[Response, bool]:
         if not self._buffer and not self._fill():
@@ -213,7 +223,6 @@ class LoopbackConnection:
         # One buffer for the whole body: a list of chunks cost ~140 times the body in 1-byte
         # chunks (an object, a list slot and allocator overhead per byte).
         body = bytearray()
-        crlf = bytearray()
         while True:
             # chunk-size [ BWS ";" chunk-ext ]; the size is 1*HEXDIG (RFC 9112 7.1)
             size_text = self._line().split(b";", 1)[0].rstrip(b" \t")
@@ -223,11 +232,7 @@ class LoopbackConnection:
                 return bytes(body)
             if len(body) + size > MAX_BODY:
                 raise ProtocolError(f"response over {MAX_BODY} bytes")
-            self._take(size, body)
-            self._take(2, crlf)
-            if crlf != b"\r\n":
-                raise ProtocolError("chunk not followed by CRLF")
-            crlf.clear()
+            self._take(size, body, b"\r\n")
 
     def _until_closed(self) -> bytes:
         while True:
