@@ -286,10 +286,19 @@ def test_chunk_sizes_are_plain_hex(size: bytes) -> None:
         b"HTTP/1.1 200 OK\r\nContent-Length: \xb9\xb2\r\n\r\n{}",  # "¹²"
         b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\n{}",  # > int's 4300
         b"HTTP/1.1 \xb2\xb2\xb2 OK\r\nContent-Length: 2\r\n\r\n{}",  # a status of "²²²"
+        b"HTTP/1.1 20\r\nContent-Length: 2\r\n\r\n{}",  # two digits
         b"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\n{}",
         b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\n{}",
     ],
-    ids=["superscript-2", "superscripts", "5000-digits", "superscript-status", "minus", "two"],
+    ids=[
+        "superscript-2",
+        "superscripts",
+        "5000-digits",
+        "superscript-status",
+        "short-status",
+        "minus",
+        "two-lengths",
+    ],
 )
 def test_lengths_and_statuses_are_ascii_digits(answer: bytes) -> None:
     """A non-ASCII digit, an endless number or a sign is a ProtocolError, never a ValueError."""

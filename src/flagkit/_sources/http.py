@@ -178,10 +178,12 @@ class LoopbackConnection:
             raise Disconnected("connection closed before any answer")
         for _ in range(_MAX_INTERIM + 1):
             status_line = self._line()
+            # HTTP-version SP 3DIGIT SP [ reason-phrase ] (RFC 9112 4); the SP is often omitted
             version, _, rest = status_line.partition(b" ")
-            if not version.startswith(b"HTTP/1.") or rest[3:4] not in (b"", b" "):
+            code = rest[:3]
+            if not version.startswith(b"HTTP/1.") or len(code) != 3 or rest[3:4] not in (b"", b" "):
                 raise ProtocolError(f"not an HTTP/1.x status line: {status_line[:40]!r}")
-            status = _number(rest[:3], _DIGITS, 10, "status")
+            status = _number(code, _DIGITS, 10, "status code")
             headers = self._headers()
             if not 100 <= status < 200:
                 break  # 1xx interim answers (100 Continue) are skipped
