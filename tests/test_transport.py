@@ -22,9 +22,11 @@ import logging
 import os
 import queue
 import select
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import tracemalloc
 from collections.abc import Callable, Iterable, Iterator
@@ -537,6 +539,57 @@ def test_an_unreachable_backup_is_logged_and_ignored(
         assert not flags.ready
         assert flags.refresh() and flags.enabled("checkout")
     assert "cannot read backup" in warnings_of(caplog)
+
+
+def test_a_backup_in_a_directory_the_user_cannot_search_is_ignored(tmp_path: Path) -> None:
+    """EACCES on the backup's directory (Path.exists() raised PermissionError from Flags()).
+
+    Root searches any directory, so as root the client runs in a child as ``nobody``, under a
+    directory of root's that is mode 0700; otherwise the directory is made mode 0000.
+    """
+    code = (
+        "import logging, sys, flagkit\n"
+        "logging.basicConfig(stream=sys.stdout, format='%(levelname)s %(message)s')\n"
+        "flags = flagkit.Flags(flagkit.StaticSource({'beta': {'enabled': True}}),\n"
+        "                      start=False, backup_path=sys.argv[1])\n"
+        "print('started', flags.ready, flags.refresh(), flags.enabled('beta'))\n"
+    )
+    if os.geteuid() != 0:
+        private = tmp_path / "private"
+        private.mkdir(mode=0o000)
+        try:
+            run = subprocess.run(  # noqa: S603 - our own interpreter and code
+                [sys.executable, "-c", code, str(private / "flags.backup")],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        finally:
+            private.chmod(0o700)
+    else:
+        base = Path(tempfile.mkdtemp(prefix="flagkit-eacces-"))
+        try:
+            base.chmod(0o755)  # nobody may enter base, not base/private
+            (base / "private").mkdir(mode=0o700)
+            run = subprocess.run(  # noqa: S603 - our own interpreter and code
+                [sys.executable, "-c", code, str(base / "private" / "flags.backup")],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+                user=65534,
+                group=65534,
+                extra_groups=[],
+            )
+        finally:
+            shutil.rmtree(base)
+        if "No module named" in run.stderr:
+            pytest.skip("the interpreter or flagkit is not readable by nobody here")
+    assert run.returncode == 0, run.stderr
+    assert "WARNING flagkit: cannot read backup" in run.stdout
+    assert "Permission denied" in run.stdout
+    assert run.stdout.rstrip().endswith("started False True True")
 
 
 def test_a_missing_backup_is_not_a_warning(
