@@ -178,7 +178,7 @@ class LoopbackConnection:
             raise Disconnected("connection closed before any answer")
         for _ in range(_MAX_INTERIM + 1):
             status_line = self._line()
-            # HTTP-version SP 3DIGIT SP [ reason-phrase ] (RFC 9112 4); the SP is often omitted
+            # HTTP-version SP 3DIGIT SP [ reason-phrase ] (RFC 9112 4): peers often drop the last SP
             version, _, rest = status_line.partition(b" ")
             code = rest[:3]
             if not version.startswith(b"HTTP/1.") or len(code) != 3 or rest[3:4] not in (b"", b" "):
