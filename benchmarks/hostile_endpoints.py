@@ -126,7 +126,7 @@ def one_byte_chunks(body_size: int) -> dict[str, float]:
             conn.sendall(answer)
 
     threading.Thread(target=serve, daemon=True).start()
-    options = {"deadline": 600.0} if _has_deadline() else {}
+    options = {"fetch_timeout": 600.0} if _has_fetch_timeout() else {}
     source = AgentSource(
         "shop", "prod", "flags", host="127.0.0.1", port=listener.getsockname()[1], **options
     )
@@ -169,10 +169,10 @@ def file_source(size: int) -> dict[str, float]:
         }
 
 
-def _has_deadline() -> bool:
+def _has_fetch_timeout() -> bool:
     from flagkit import AgentSource
 
-    return "deadline" in inspect.signature(AgentSource).parameters
+    return "fetch_timeout" in inspect.signature(AgentSource).parameters
 
 
 def _peak_rss() -> int:

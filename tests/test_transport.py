@@ -158,8 +158,8 @@ def endless_trailers(batch: int = 1) -> Iterator[bytes]:
 def test_a_dripping_agent_is_cut_off_at_the_deadline() -> None:
     """One byte per pace never trips the 5 s read timeout; the total deadline ends the fetch."""
     with peer(drip(), pace=0.02, limit=500) as server:
-        source = agent(server.port, timeout=5, deadline=0.3)
-        with pytest.raises(RetryableSourceError, match=r"within the 0\.3 s deadline"):
+        source = agent(server.port, timeout=5, fetch_timeout=0.3)
+        with pytest.raises(RetryableSourceError, match=r"within the fetch deadline of 0\.3 s"):
             source.fetch()
         assert server.done.wait(15)
     assert server.hung_up.is_set() and not server.exhausted.is_set()
@@ -171,7 +171,7 @@ def test_endless_interim_answers_or_trailers_end_the_fetch(
 ) -> None:
     """A paced stream of 1xx answers or of trailers ends (deadline or count cap), as retryable."""
     with peer(endless(), pace=0.02, limit=500) as server:
-        source = agent(server.port, timeout=5, deadline=0.3)
+        source = agent(server.port, timeout=5, fetch_timeout=0.3)
         with pytest.raises(RetryableSourceError):
             source.fetch()
         assert server.done.wait(15)
@@ -184,28 +184,39 @@ def test_a_flood_of_interim_answers_or_trailers_is_capped(
 ) -> None:
     """Sent as fast as the socket takes them, they are refused by count long before a deadline."""
     with peer(endless(1000), pace=0, limit=1000) as server:  # up to 25 MB
-        source = agent(server.port, timeout=5, deadline=60)
+        source = agent(server.port, timeout=5, fetch_timeout=60)
         with pytest.raises(RetryableSourceError, match="ProtocolError"):
             source.fetch()
         assert server.done.wait(30)
     assert server.hung_up.is_set() and not server.exhausted.is_set()
 
 
-def test_the_deadline_is_a_setting_defaulting_to_twice_the_timeout() -> None:
-    """``deadline`` covers the whole fetch (retry included); default 2 x ``timeout``."""
-    assert agent(2772).deadline == 10.0
-    assert agent(2772, timeout=1.5).deadline == 3.0
-    assert agent(2772, deadline=0.5).deadline == 0.5
+def test_every_loopback_request_has_a_deadline_even_without_one_given() -> None:
+    """A request made without ``deadline=`` (per-call lookups) ends after ``total`` seconds."""
+    with peer(drip(), pace=0.02, limit=500) as server:
+        conn = loopback_http.LoopbackConnection("127.0.0.1", server.port, timeout=5, total=0.3)
+        with pytest.raises(loopback_http.DeadlineExceeded):
+            conn.get("/", {})
+        assert server.done.wait(15)
+    assert server.hung_up.is_set() and not server.exhausted.is_set()
+    assert loopback_http.LoopbackConnection("127.0.0.1", 1, timeout=1.5).total == 3.0
+
+
+def test_the_fetch_timeout_is_a_setting_defaulting_to_twice_the_timeout() -> None:
+    """``fetch_timeout`` covers the whole fetch (retry included); default 2 x ``timeout``."""
+    assert agent(2772).fetch_timeout == 10.0
+    assert agent(2772, timeout=1.5).fetch_timeout == 3.0
+    assert agent(2772, fetch_timeout=0.5).fetch_timeout == 0.5
     for bad in (0, -1.0):
-        with pytest.raises(ValueError, match="deadline"):
-            agent(2772, deadline=bad)
+        with pytest.raises(ValueError, match="fetch_timeout"):
+            agent(2772, fetch_timeout=bad)
 
 
 def test_a_fetch_within_the_deadline_still_works() -> None:
     """A slow-but-finite answer inside the deadline is delivered."""
     answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(DOC), DOC)
     with peer([answer], pace=0, limit=1) as server:
-        source = agent(server.port, deadline=30)
+        source = agent(server.port, fetch_timeout=30)
         fetched = source.fetch()
         source.close()
     assert fetched.body == DOC

@@ -64,10 +64,11 @@ class Response:
 class LoopbackConnection:
     """One kept-alive connection, opened on first use and after the peer closes it."""
 
-    def __init__(self, host: str, port: int, *, timeout: float) -> None:
+    def __init__(self, host: str, port: int, *, timeout: float, total: float | None = None) -> None:
         self.host = host
         self.port = port
-        self.timeout = timeout
+        self.timeout = timeout  # per connect, send or read
+        self.total = 2 * timeout if total is None else total  # per request, unless get() says
         self._sock: socket.socket | None = None
         self._buffer = bytearray()  # received, not yet consumed
         self._deadline = 0.0  # the current request's, as time.monotonic()
@@ -78,12 +79,15 @@ class LoopbackConnection:
     def connected(self) -> bool:
         return self._sock is not None
 
-    def get(self, path: str, headers: dict[str, str], *, deadline: float) -> Response:
+    def get(self, path: str, headers: dict[str, str], *, deadline: float | None = None) -> Response:
         """Send one GET and read the whole answer; on any error the connection is closed.
 
-        ``deadline`` is a ``time.monotonic()`` instant: connecting, sending and every read wait
-        at most ``timeout`` and never past it (then :class:`DeadlineExceeded`).
+        ``deadline`` is a ``time.monotonic()`` instant (default: ``total`` seconds from now):
+        connecting, sending and every read wait at most ``timeout`` and never past it (then
+        :class:`DeadlineExceeded`).
         """
+        if deadline is None:
+            deadline = time.monotonic() + self.total
         self._deadline = deadline
         try:
             sock = self._sock
