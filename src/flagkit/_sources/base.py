@@ -140,6 +140,7 @@ class StaticSource:
         snapshot_from_bytes(body, content_type=content_type, version=self._version)  # validate now
 
     def fetch(self) -> Fetched:
+        """The document on the first call; "unchanged" (``body=None``) on every later one."""
         if self._served:
             return Fetched(None, self._content_type, self._version, None)
         self._served = True
@@ -182,6 +183,11 @@ class FileSource:
         self._version: str | None = None
 
     def fetch(self) -> Fetched:
+        """The file's bytes when it changed since the last call, else ``body=None``.
+
+        Raises PermanentSourceError when the file cannot be read, is not a regular file, or
+        is larger than ``max_bytes``.
+        """
         try:
             st = os.stat(self.path)
             if _stat_key(st) == self._stat_key:
