@@ -80,3 +80,56 @@ def test_ion_errors_are_precise(text: str, message: str) -> None:
     with pytest.raises(DocumentError) as info:
         ion_flags(text)
     assert message in str(info.value)
+
+
+# A local symbol table importing a shared table flagkit cannot know, with max_id 2,000,000,000:
+# amazon-ion's pure-Python reader builds a placeholder for each of those symbols (about 125 MiB/s
+# until the process is killed). 23 bytes: the version marker, the table, then the symbol $10.
+SYMBOL_TABLE_BOMB = bytes.fromhex("e00100eaee8f8183dc86bad9848178882477359400710a")
+
+
+def _in_a_memory_limited_child(body: bytes) -> str:
+    """Load ``body`` as Ion in a child capped at 512 MiB of address space and 60 s; the
+    DocumentError message it printed. A regression fails here instead of killing the runner."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (512 << 20, 512 << 20))\n"
+        "from flagkit._snapshot import snapshot_from_bytes\n"
+        "from flagkit import DocumentError\n"
+        "try:\n"
+        "    snapshot_from_bytes(bytes.fromhex(sys.argv[1]), content_type='application/ion')\n"
+        "except DocumentError as e:\n"
+        "    print(e)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, body.hex()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_binary_ion_is_refused_before_any_reader_runs() -> None:
+    """AWS documents Ion text only (docs/documents.md): binary Ion, whose readers can be made
+    to hang or to allocate without bound, is refused with a precise DocumentError."""
+    message = _in_a_memory_limited_child(SYMBOL_TABLE_BOMB)
+    assert message.startswith("binary Ion is not supported")
+    assert "E0 01 00 EA" in message
+
+
+def test_a_well_formed_binary_ion_document_is_refused_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    from amazon.ion import simpleion
+
+    values = simpleion.loads(ION, single_value=False)
+    monkeypatch.setattr(simpleion, "c_ext", False)  # the pure-Python writer (see test_fuzz)
+    body = simpleion.dumps(values, binary=True, sequence_as_stream=True)
+    assert body.startswith(b"\xe0\x01\x00\xea")
+    with pytest.raises(DocumentError) as info:
+        StaticSource(body, content_type="application/ion")
+    assert info.value.message == "binary Ion is not supported"
+    assert ion_flags().enabled("button_color")  # the same flags as Ion text load

@@ -57,6 +57,23 @@ def powertools(schema: dict[str, Any]) -> Any:
     return pt_module.FeatureFlags(store=DictStore(schema))
 
 
+_POWERTOOLS_MODULO = pt_module.RULE_ACTION_MAPPING["MODULO_RANGE"]
+
+
+def _modulo_integers_only(context_value: Any, condition_value: Any) -> bool:
+    """Powertools' MODULO_RANGE with flagkit's one documented difference: ints only."""
+    if not isinstance(context_value, int) or isinstance(context_value, bool):
+        return False
+    return bool(_POWERTOOLS_MODULO(context_value, condition_value))
+
+
+@pytest.fixture(autouse=True)
+def modulo_integers_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compare against Powertools with MODULO_RANGE limited to integers (docs/powertools.md):
+    Powertools computes ``value % BASE`` on any context value, %-formatting a string."""
+    monkeypatch.setitem(pt_module.RULE_ACTION_MAPPING, "MODULO_RANGE", _modulo_integers_only)
+
+
 def quietly(fn: Any, *args: Any, **kwargs: Any) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Powertools warns on operators that raise
@@ -663,3 +680,155 @@ def test_a_freeform_profile_holding_a_powertools_schema_is_polled_through_appcon
         with flagkit.Flags(source, start=False) as via_agent:
             assert via_agent.refresh()
             assert via_agent.enabled("premium", "u1", {"tier": "gold"})
+
+
+# -- one door, one compiler, the same limits (issues #13 and #19) ------------------------------
+
+
+def _modulo_schema(base: int = 100, start: int = 0, end: int = 19) -> dict[str, Any]:
+    cond = {
+        "action": "MODULO_RANGE",
+        "key": "uid",
+        "value": {"BASE": base, "START": start, "END": end},
+    }
+    return {"f": _bool_feature([cond])}
+
+
+def test_modulo_range_matches_integers_only() -> None:
+    """Floats, bools and strings never take part in MODULO_RANGE (Powertools would match
+    12.5 % 100 and True % 100; docs/powertools.md names the difference)."""
+    ff = FeatureFlags(_modulo_schema(base=100, start=1, end=19))
+    assert ff.evaluate(name="f", context={"uid": 112}, default=None) is True
+    assert ff.evaluate(name="f", context={"uid": 12.5}, default=None) is False
+    assert ff.evaluate(name="f", context={"uid": True}, default=None) is False
+    assert ff.evaluate(name="f", context={"uid": "5"}, default=None) is False
+    assert quietly(powertools(_modulo_schema(base=100, start=1, end=19)).evaluate,
+                   name="f", context={"uid": 112}, default=None) is True  # fmt: skip
+
+
+def test_modulo_range_never_formats_a_context_string() -> None:
+    """``"%020000000d" % 100`` builds a 20 MB string in Powertools; flagkit allocates nothing."""
+    import tracemalloc
+
+    ff = FeatureFlags(_modulo_schema())
+    tracemalloc.start()
+    try:
+        answer = ff.evaluate(name="f", context={"uid": "%020000000d"}, default=None)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert answer is False
+    assert peak < 1_000_000
+
+
+def test_a_powertools_rule_is_compiled_by_the_one_rule_compiler() -> None:
+    """Each rule is a CompiledRule of the shared compiler, shown as rule text of internal
+    operators that AppConfig rule text cannot name."""
+    from flagkit._rules.compile import Compiler, compile_rule
+
+    snap = compile_schema(SCHEMA)
+    gold, split, default = snap.flags["premium"].rules
+    assert gold is not None and gold.text == '(py.eq $tier "gold")'
+    assert split is not None and split.has_split
+    assert split.text == "(py.modulo_range $uid base::100 start::0 end::19)"
+    assert default is None
+    with pytest.raises(flagkit.RuleError):
+        compile_rule('(py.eq $tier "gold")', flag_key="f")
+    stored = {
+        "version": "1",
+        "flags": {"f": {}},
+        "values": {"f": {"_variants": [
+            {"name": "a", "enabled": True, "rule": '(py.eq $tier "gold")'},
+            {"name": "b", "enabled": False},
+        ]}},
+    }  # fmt: skip
+    with pytest.raises(flagkit.RuleError) as info:
+        _snap(stored)
+    assert "malformed operator 'py.eq'" in info.value.message  # the parser never makes one
+    tree = gold.tree
+    assert tree is not None  # and the compiler knows them only when handed a tree
+    with pytest.raises(flagkit.RuleError, match=r"unknown operator 'py\.eq'"):
+        Compiler("", "f", "userId").boolean(tree)
+
+
+def test_explain_traces_a_powertools_rule() -> None:
+    flags = view(SCHEMA)
+    text = str(flags.explain("premium", None, {"tier": "gold", "uid": 5}))
+    assert '(py.eq $tier "gold")' in text
+    assert "MATCH" in text
+
+
+def _in_schema(size: int) -> bytes:
+    cond = {"action": "IN", "key": "uid", "value": [i % 10 for i in range(size)]}
+    return json.dumps({"big": _bool_feature([cond])}, separators=(",", ":")).encode()
+
+
+def test_a_powertools_rule_is_held_to_the_rule_length_limit() -> None:
+    """An IN over 500,000 elements (1 MB: 6 ms an evaluation in a list scan) is refused at load
+    like an AppConfig rule over 16,384 characters, naming the feature and the rule."""
+    from flagkit.powertools import MEDIA_TYPE
+
+    with pytest.raises(DocumentError) as info:
+        snapshot_from_bytes(_in_schema(500_000), content_type=MEDIA_TYPE)
+    err = info.value
+    assert (err.flag, err.field) == ("big", "rules['r'].conditions")
+    assert "longer than 16384 characters" in err.message
+    assert load_snapshot(_in_schema(5000)).flags["big"].rules[0] is not None  # 15 KB of rule
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("where", ["condition", "when_match", "default"])
+def test_deeply_nested_values_are_refused_with_a_document_error(where: str) -> None:
+    """A value 700 deep made deepcopy raise RecursionError out of the loader; now the loader
+    refuses it (only DocumentError leaves it), here from bytes and from a dict."""
+    from flagkit.powertools import MEDIA_TYPE
+
+    deep = _nested(700)
+    feature: dict[str, Any] = {"default": deep if where == "default" else 1, "boolean_type": False}
+    cond_value = deep if where == "condition" else 1
+    feature["rules"] = {
+        "r": {
+            "when_match": deep if where == "when_match" else 2,
+            "conditions": [{"action": "EQUALS", "key": "k", "value": cond_value}],
+        }
+    }
+    body = json.dumps({"f": feature}).encode()
+    for load in (
+        lambda: snapshot_from_bytes(body, content_type=MEDIA_TYPE),
+        lambda: view({"f": feature}),
+    ):
+        with pytest.raises(DocumentError) as info:
+            load()
+        assert info.value.flag == "f"
+        assert "nested too deeply" in info.value.message
+    assert view({"f": {"default": _nested(31), "boolean_type": False}}).get_json("f", "value")
+
+
+def test_the_content_type_alone_does_not_lift_the_limits() -> None:
+    """A freeform profile served as the Powertools media type is refused when a rule is past the
+    limits, as the same rule in an AppConfig document would be; the last good flags stay."""
+    from flagkit.powertools import MEDIA_TYPE
+    from flagkit.testing import LocalAppConfigData
+
+    small = json.loads(_in_schema(10))
+    big = json.loads(_in_schema(300_000))
+    with LocalAppConfigData(poll_interval=0) as server:
+        server.publish("shop", "prod", "pt", small, version_label="v1")
+        client = server.client()
+        source = flagkit.AppConfigSource(
+            "shop", "prod", "pt", client=client, content_type=MEDIA_TYPE
+        )
+        with flagkit.Flags(source, start=False) as flags:
+            assert flags.refresh()
+            assert flags.enabled("big", None, {"uid": 3})
+            server.publish("shop", "prod", "pt", big, version_label="v2")
+            assert not flags.refresh()
+            assert "longer than 16384 characters" in (flags.status().last_error or "")
+            assert flags.enabled("big", None, {"uid": 3})  # v1 still serves
+        client.close()

@@ -11,12 +11,13 @@ own by the same ``Compiler`` the loader uses, then evaluated for the same contex
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._rules.bucketing import BUCKETS, bucket, pct_units
-from ._rules.compile import MISSING, Compiler, resolve
-from ._rules.parse import Call, ListLit, Lit, Node, Ref, Timestamp, parse
+from ._rules.compile import MISSING, CompiledRule, Compiler, resolve
+from ._rules.parse import Call, Lit, Ref, parse, render
 from ._snapshot import CompiledFlag, Outcome
 
 __all__ = ["Explanation", "Line", "VariantTrace", "explain", "render"]
@@ -92,30 +93,6 @@ class Explanation:
         }
 
 
-def render(node: Node) -> str:
-    """Rule text for a syntax-tree node (normalised spacing; the same meaning)."""
-    if isinstance(node, Call):
-        parts = [node.op, *(render(a) for a in node.args)]
-        parts += [f"{n.name}::{render(n.value)}" for n in node.named]
-        return "(" + " ".join(parts) + ")"
-    if isinstance(node, Ref):
-        return "$" + node.key
-    if isinstance(node, ListLit):
-        return "[" + ", ".join(render(i) for i in node.items) + "]"
-    return _literal(node)
-
-
-def _literal(lit: Lit) -> str:
-    v = lit.value
-    if isinstance(v, Timestamp):
-        return v.text
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    return repr(v)
-
-
 def _show(value: object) -> str:
     if value is MISSING:
         return "missing"
@@ -136,8 +113,13 @@ def _split_text(value: object) -> str | None:
 
 
 class _Tracer:
-    def __init__(self, flag: str, text: str, user_key: str, user_id: Any, attrs: Any) -> None:
-        self.compiler = Compiler(text, flag, user_key)
+    def __init__(
+        self, flag: str, rule: CompiledRule, user_key: str, user_id: Any, attrs: Any, now: Any
+    ) -> None:
+        # a tree (a Powertools rule) may use the internal operators; clock.* read ``now``
+        wall = time.time if now is None else (lambda: now)
+        internal = rule.tree is not None
+        self.compiler = Compiler(rule.text, flag, user_key, internal=internal, wall=wall)
         self.flag = flag
         self.user_key = user_key
         self.user_id = user_id
@@ -241,7 +223,6 @@ def explain(
 
     ``now`` (wall clock) places a ramp; it should be the time the snapshot's ramps read.
     """
-    import time
 
     chosen = compiled.select(user_id, attributes)
     traces: list[VariantTrace] = []
@@ -251,8 +232,8 @@ def explain(
             matched: bool | None = True if reached else None
             traces.append(VariantTrace(outcome.index, outcome.name, outcome.enabled, None, matched))
             continue
-        tracer = _Tracer(compiled.key, rule.text, user_key, user_id, attributes)
-        tracer.walk(parse(rule.text), 0)
+        tracer = _Tracer(compiled.key, rule, user_key, user_id, attributes, now)
+        tracer.walk(rule.tree if rule.tree is not None else parse(rule.text), 0)
         hit = bool(rule.test(user_id, attributes))
         traces.append(
             VariantTrace(

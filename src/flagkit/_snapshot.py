@@ -245,7 +245,7 @@ def _compile_flag(
     outcomes: list[Outcome] = []
     cost = len(spec.variants)  # first match: every variant may be tried
     for i, variant in enumerate(spec.variants):
-        rule = _compile_variant_rule(spec, i, variant, user_key, cost, budget, patterns)
+        rule = _compile_variant_rule(spec, i, variant, user_key, cost, budget, patterns, wall)
         if rule is not None:
             cost += rule.cost
         rules.append(rule)
@@ -335,13 +335,20 @@ def _compile_variant_rule(
     spent: int,
     budget: int | None,
     patterns: Patterns | None,
+    wall: Callable[[], float],
 ) -> CompiledRule | None:
     if variant.rule is None:
         return None
     left = None if budget is None else budget - spent
     try:
         return compile_rule(
-            variant.rule, flag_key=spec.key, user_key=user_key, budget=left, patterns=patterns
+            variant.rule,
+            flag_key=spec.key,
+            user_key=user_key,
+            budget=left,
+            patterns=patterns,
+            tree=variant.tree,  # a format whose conditions are data (Powertools)
+            wall=wall,
         )
     except OverBudget as exc:
         raise DocumentError(
@@ -464,29 +471,19 @@ def snapshot_from_bytes(
     wall: Callable[[], float] = time.time,
     limits: Limits | None = None,
 ) -> Snapshot:
-    """Parse, validate and compile one document; raises DocumentError (and only that)."""
-    from ._document.appconfig import DEFAULT_MAX_BYTES, load_document, parse_json
+    """Read one document through the document stage's door, then compile it.
+
+    ``_document.read.specs_from_bytes`` picks the format from the content type and the content;
+    every format arrives here as FlagSpecs, held to the same ``limits``. Raises DocumentError
+    (and only that).
+    """
+    from ._document.limits import MAX_DOCUMENT_BYTES
+    from ._document.read import specs_from_bytes
 
     limits = limits or _DEFAULT_LIMITS
     patterns = patterns_for(limits)  # constraint and rule patterns count towards one total
-    limit = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media in {"application/ion", "text/ion"}:
-        from ._document.ion import load_ion
-
-        specs = load_ion(body, max_bytes=limit)
-    elif media == "application/vnd.aws-lambda-powertools.feature-flags+json":
-        from .powertools import load_snapshot
-
-        return load_snapshot(body, version=version, max_bytes=limit)
-    elif media in {"application/json", "", "application/octet-stream", "text/plain"}:
-        specs = load_document(parse_json(body, max_bytes=limit), limits=limits, patterns=patterns)
-    else:
-        raise DocumentError(
-            "unsupported content type",
-            expected="application/json or application/ion",
-            found=repr(content_type),
-        )
+    limit = MAX_DOCUMENT_BYTES if max_bytes is None else max_bytes
+    specs = specs_from_bytes(body, content_type, limit, limits=limits, patterns=patterns)
     return build_snapshot(
         specs, version=version, user_key=user_key, wall=wall, limits=limits, patterns=patterns
     )

@@ -7,7 +7,8 @@
 
 * :func:`compile_schema` validates a Powertools schema as Powertools does and compiles it into
   a flagkit snapshot with Powertools' semantics (every action, MODULO_RANGE and SCHEDULE_*
-  included); :func:`view` wraps it in a :class:`~flagkit.FlagsView` with flagkit's API
+  included), through the same document stage and rule compiler as AppConfig documents;
+  :func:`view` wraps it in a :class:`~flagkit.FlagsView` with flagkit's API
   (``enabled``, ``details``, ``get_json(name, "value", ...)``).
 * :class:`FeatureFlags` keeps Powertools' two calls, ``evaluate`` and
   ``get_enabled_features``, over a schema, a view or any flagkit client.
@@ -23,12 +24,12 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._client import FlagsView, _Evaluating
-from ._document.powertools import VALUE, compile_schema
-from ._snapshot import Snapshot
+from ._document.powertools import MEDIA_TYPE, VALUE, read_schema
+from ._snapshot import Snapshot, build_snapshot, snapshot_from_bytes
 
 __all__ = [
     "MEDIA_TYPE",
@@ -40,23 +41,32 @@ __all__ = [
     "view",
 ]
 
-MEDIA_TYPE = "application/vnd.aws-lambda-powertools.feature-flags+json"
-"""The content type under which a source may serve a Powertools schema (see load_snapshot)."""
+
+def compile_schema(
+    schema: Any, *, version: str | None = None, clock: Callable[[], float] = time.time
+) -> Snapshot:
+    """Validate a Powertools schema as Powertools does and compile it; raises DocumentError.
+
+    ``clock`` is the wall clock the SCHEDULE_* actions read.
+    """
+    return build_snapshot(read_schema(schema), version=version, wall=clock)
 
 
 def view(schema: Mapping[str, Any], *, clock: Callable[[], float] = time.time) -> FlagsView:
     """A :class:`~flagkit.FlagsView` over a Powertools schema (validated and compiled once)."""
-    return FlagsView(compile_schema(dict(schema), version=_version_of(schema), clock=clock))
+    snapshot = compile_schema(dict(schema), clock=clock)  # refused before it is hashed
+    return FlagsView(replace(snapshot, version=_version_of(schema)))
 
 
 def load_snapshot(
     body: bytes | str, *, version: str | None = None, max_bytes: int | None = None
 ) -> Snapshot:
-    """Parse a Powertools schema document (JSON) and compile it; raises DocumentError only."""
-    from ._document.appconfig import DEFAULT_MAX_BYTES, parse_json
+    """Parse a Powertools schema document (JSON) and compile it; raises DocumentError only.
 
-    data = parse_json(body, max_bytes=DEFAULT_MAX_BYTES if max_bytes is None else max_bytes)
-    return compile_schema(data, version=version)
+    The document passes the same door, and limits, as one a source serves as
+    :data:`MEDIA_TYPE`.
+    """
+    return snapshot_from_bytes(body, content_type=MEDIA_TYPE, version=version, max_bytes=max_bytes)
 
 
 def _version_of(schema: Mapping[str, Any]) -> str:

@@ -14,6 +14,14 @@ elements are ``[rule-sexp, json]`` pairs, the last a bare JSON string (the defau
 basic flag is a bare JSON string. The rule s-expression is rendered back to rule text and
 compiled by the same rule compiler as the JSON forms, so both forms mean the same thing.
 
+Only Ion *text* is read. Every Ion document AWS documents for feature flags is text (the
+user guide's local-development samples, served as ``application/ion``); binary Ion appears in
+none of them, so binary is refused before any reader runs. Reading it cost too much to keep:
+amazon-ion's C reader loops for ever on some malformed binary bodies (holding the GIL), and its
+pure-Python reader builds a placeholder for every symbol of an imported shared table it does
+not know, so a 26-byte body importing ``max_id: 2000000000`` allocates until the process is
+killed (tests/test_ion.py runs both in a child with a memory limit).
+
 Needs the optional ``amazon-ion`` package: ``pip install 'flagkit-appconfig[ion]'``.
 """
 
@@ -56,19 +64,17 @@ def load_ion(body: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[
         raise DocumentError(
             "document too large", expected=f"at most {max_bytes} bytes", found=f"{size} bytes"
         )
+    if isinstance(body, bytes) and body.startswith(_BINARY_VERSION_MARKER):
+        raise DocumentError(
+            "binary Ion is not supported",
+            expected="Ion text (the form AppConfig serves for multi-variant flags)",
+            found="the binary Ion version marker E0 01 00 EA",
+        )
     simpleion = _ion()
     try:
-        if isinstance(body, bytes) and body.startswith(_BINARY_VERSION_MARKER):
-            # Binary Ion goes to the pure-Python reader: on some malformed binary bodies the
-            # C extension (ion-c) loops for ever holding the GIL, which freezes every thread of
-            # the application (tests/test_fuzz.py keeps one). Text Ion keeps the fast reader.
-            values = simpleion.load_python(io.BytesIO(body), single_value=False)
-        else:
-            values = simpleion.loads(body, single_value=False)
+        values = simpleion.loads(body, single_value=False)
     except Exception as exc:  # amazon-ion raises several unrelated types for bad input
-        raise DocumentError(
-            "malformed Ion", expected="Ion text or binary", found=type(exc).__name__
-        ) from exc
+        raise DocumentError("malformed Ion", expected="Ion text", found=type(exc).__name__) from exc
     import re
 
     specs: list[FlagSpec] = []

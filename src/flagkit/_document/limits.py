@@ -2,7 +2,10 @@
 
 Light to import: sources and the poller read these without loading pydantic. Every limit here
 refuses a whole document at load, so the last good snapshot keeps serving: the defaults are
-generous, and :class:`Limits` changes them per client (``Polling(limits=Limits(...))``).
+generous, and :class:`Limits` changes them per client (``Polling(limits=Limits(...))``). They
+hold for every format, which reaches the snapshot builder as FlagSpecs through
+``read.specs_from_bytes``; the rule limits (``MAX_RULE_CHARS``, ``MAX_DEPTH``) live with the
+rule parser in ``_rules.parse``, which every rule passes, text or tree.
 """
 
 from __future__ import annotations

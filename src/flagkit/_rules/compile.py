@@ -18,10 +18,16 @@ for a ``matches``, :data:`MATCH_STEPS` per character position of its pattern
 cost more in proportion: the cost bounds what the *document* chooses. Given a ``budget``,
 compiling stops with :class:`OverBudget` as soon as the count passes it, so a costly rule is
 refused before the rest of it is compiled.
+
+A format whose conditions are data (a Powertools schema) hands over the tree instead of text
+(``compile_rule(text, tree=...)``). Only such a tree may use the internal operators of
+``_rules.internal_ops``, and it is held to the text limits first (``parse.tree_text``); its
+cost is counted by the same rules.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final, final
@@ -51,6 +57,7 @@ from .closures import (
     split,
     text_value,
 )
+from .internal_ops import INTERNAL_OPERATORS
 from .parse import (
     MAX_DEPTH,
     MAX_RULE_CHARS,
@@ -63,6 +70,7 @@ from .parse import (
     Scalar,
     describe,
     parse,
+    tree_text,
 )
 
 __all__ = [
@@ -124,6 +132,8 @@ class CompiledRule:
         has_split: the rule contains a ``split`` (reason SPLIT rather than TARGETING_MATCH).
         context_keys: every context key the rule reads (``$key`` and ``exists key::"..."``).
         cost: the most steps one evaluation of the rule takes (see the module docstring).
+        tree: the syntax tree when the rule came as one (a Powertools condition list); None
+            for rule text, which ``explain`` parses again rather than keep a tree per rule.
     """
 
     text: str
@@ -133,6 +143,7 @@ class CompiledRule:
     # (key, key is the user key, seed int, hash threshold) when the whole rule is one split
     bare_split: tuple[str, bool, int, int] | None = None
     cost: int = 0
+    tree: Call | None = field(default=None, repr=False, compare=False)
 
 
 class OverBudget(Exception):  # noqa: N818 - a signal to the caller, who reports it as a DocumentError
@@ -154,6 +165,8 @@ def compile_rule(
     user_key: str = "userId",
     budget: int | None = None,
     patterns: Patterns | None = None,
+    tree: Call | None = None,
+    wall: Callable[[], float] = time.time,
 ) -> CompiledRule:
     """Parse, type-check and compile ``text``; raise ``RuleError`` with the position if invalid.
 
@@ -165,13 +178,22 @@ def compile_rule(
         budget: the most steps the rule may cost; past it, :class:`OverBudget` is raised.
         patterns: the load's pattern compiler, which holds the pattern size limits (by
             default, patterns are held to RE2's own memory budget only).
+        tree: the rule already built as a syntax tree by a document reader (a format whose
+            conditions are data); compiled instead of ``text``, which it replaces by its own
+            rendering. Only a tree may use the internal operators (``_rules.internal_ops``).
+        wall: the clock the internal ``clock.*`` operators read (the snapshot's).
     """
-    call = parse(text)
-    compiler = Compiler(text, flag_key, user_key, budget, patterns)
+    if tree is None:
+        call = parse(text)
+        compiler = Compiler(text, flag_key, user_key, budget, patterns)
+    else:
+        call = tree
+        text = tree_text(tree)  # the limits text is held to, and the text explain shows
+        compiler = Compiler(text, flag_key, user_key, budget, patterns, internal=True, wall=wall)
     test = compiler.boolean(call)
     bare = compiler.last_split if call.op == "split" else None
     keys = frozenset(compiler.keys)
-    return CompiledRule(text, test, compiler.has_split, keys, bare, compiler.cost)
+    return CompiledRule(text, test, compiler.has_split, keys, bare, compiler.cost, tree)
 
 
 class Compiler:
@@ -188,10 +210,15 @@ class Compiler:
         user_key: str,
         budget: int | None = None,
         patterns: Patterns | None = None,
+        *,
+        internal: bool = False,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.text = text
         self.flag_key = flag_key
         self.user_key = user_key
+        self.operators = _WITH_INTERNAL if internal else _OPERATORS
+        self.wall = wall
         self.budget = budget
         self.patterns = patterns or Patterns()
         self.cost = 0
@@ -216,7 +243,7 @@ class Compiler:
                 f"expected a boolean expression such as (eq $key 1), found {describe(node)}",
                 node.pos,
             )
-        handler = _OPERATORS.get(node.op)
+        handler = self.operators.get(node.op)
         if handler is None:
             raise self.error(
                 f"unknown operator {node.op!r}; expected one of {', '.join(_OPERATORS)}",
@@ -461,3 +488,5 @@ _OPERATORS: dict[str, Callable[[Compiler, Call], Predicate]] = {
     "or": _c_logic,
     "not": _c_logic,
 }
+# a tree a document reader built may also use the internal operators; rule text never can
+_WITH_INTERNAL = {**_OPERATORS, **INTERNAL_OPERATORS}

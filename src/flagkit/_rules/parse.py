@@ -11,14 +11,20 @@ The grammar is the subset of Ion text that AppConfig's multi-variant rules use::
 
 Every node keeps the 0-based offset of its first character, so the compiler's type errors can
 point at the operand that is wrong. Nothing here knows what an operator means.
+
+A document format whose conditions are structured data rather than text (a Powertools schema)
+builds the same tree directly, holding its values in :class:`Const` nodes that rule text can
+never produce; :func:`tree_text` holds such a tree to the limits text is held to
+(:data:`MAX_RULE_CHARS`, :data:`MAX_DEPTH`) and renders the text ``explain`` shows for it.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import re
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from flagkit._exceptions import RuleError
 
@@ -89,7 +95,18 @@ class Call:
     op_pos: int
 
 
-Node: TypeAlias = "Lit | ListLit | Ref | Call"
+@dataclass(frozen=True, slots=True)
+class Const:
+    """A value from a structured document (any JSON value), compared as Python compares it.
+
+    Never produced by :func:`parse`: only a document reader that builds a tree makes one.
+    """
+
+    value: Any
+    pos: int = 0
+
+
+Node: TypeAlias = "Lit | ListLit | Ref | Call | Const"
 
 # --- lexing ------------------------------------------------------------------------------
 
@@ -409,6 +426,8 @@ def _describe(node: Node) -> str:
         return f"an {node.kind}" if node.kind == "integer" else f"a {node.kind}"
     if isinstance(node, ListLit):
         return "a list"
+    if isinstance(node, Const):
+        return "a document value"
     if isinstance(node, Ref):
         return f"the context reference ${node.key}"
     return f"an s-expression ({node.op} ...)"
@@ -426,3 +445,72 @@ def parse(text: str) -> Call:
             f"rule longer than {MAX_RULE_CHARS} characters", position=MAX_RULE_CHARS, rule=text
         )
     return _Parser(text).rule()
+
+
+def render(node: Node) -> str:
+    """Rule text for a syntax-tree node (normalised spacing; the same meaning)."""
+    if isinstance(node, Call):
+        parts = [node.op, *(render(a) for a in node.args)]
+        parts += [f"{n.name}::{render(n.value)}" for n in node.named]
+        return "(" + " ".join(parts) + ")"
+    if isinstance(node, Ref):
+        return "$" + (node.key if _REF_KEY.fullmatch(node.key) else json.dumps(node.key))
+    if isinstance(node, ListLit):
+        return "[" + ", ".join(render(i) for i in node.items) + "]"
+    if isinstance(node, Const):
+        return json.dumps(node.value, ensure_ascii=False, default=repr)
+    v = node.value
+    if isinstance(v, Timestamp):
+        return v.text
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    return repr(v)
+
+
+def value_depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether lists and dicts nest deeper than ``limit`` in ``value`` (no recursion).
+
+    Stops at the first container past the limit, so a self-containing list ends too.
+    """
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, (list, tuple)):
+            children = item
+        else:
+            continue
+        if depth + 1 > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def tree_text(call: Call) -> str:
+    """The text of a built tree, held to the limits :func:`parse` holds text to.
+
+    Raises :class:`RuleError` when s-expressions or a value nest deeper than
+    :data:`MAX_DEPTH`, or when the text is longer than :data:`MAX_RULE_CHARS`: a document that
+    arrives as data is held to the same bounds on evaluation work as one that arrives as text.
+    """
+    stack: list[tuple[Node, int]] = [(call, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, Call):
+            if depth > MAX_DEPTH:
+                raise RuleError(f"rule nested deeper than {MAX_DEPTH} levels", position=0)
+            stack.extend((a, depth + 1) for a in node.args)
+            stack.extend((n.value, depth + 1) for n in node.named)
+        elif isinstance(node, Const) and value_depth_exceeds(node.value, MAX_DEPTH):
+            raise RuleError(f"a value nested deeper than {MAX_DEPTH} levels", position=0)
+    text = render(call)
+    if len(text) > MAX_RULE_CHARS:
+        raise RuleError(
+            f"rule longer than {MAX_RULE_CHARS} characters (found {len(text)})",
+            position=MAX_RULE_CHARS,
+            rule=text[:200],
+        )
+    return text
