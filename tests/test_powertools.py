@@ -832,3 +832,20 @@ def test_the_content_type_alone_does_not_lift_the_limits() -> None:
             assert "longer than 16384 characters" in (flags.status().last_error or "")
             assert flags.enabled("big", None, {"uid": 3})  # v1 still serves
         client.close()
+
+
+MEMBERS: list[Any] = [1, "1", True, 2.0, None, [1], {"a": 1}, "", 0.5]
+PROBES: list[Any] = [1, 1.0, True, False, 0, "1", 2, 2.0, None, [1], {"a": 1}, "", 0.5, "x", [], ()]
+
+
+@pytest.mark.parametrize(
+    "action", ["IN", "NOT_IN", "KEY_IN_VALUE", "ANY_IN_VALUE", "ALL_IN_VALUE", "NONE_IN_VALUE"]
+)
+def test_membership_answers_as_the_list_scan(action: str) -> None:
+    """Membership in a JSON list is a set lookup for scalars: the same answers as Powertools'
+    list scan, mixed types (1 == 1.0 == True) and unhashable members included."""
+    schema = {"f": _bool_feature([{"action": action, "key": "k", "value": MEMBERS}])}
+    ours, theirs = FeatureFlags(schema), powertools(schema)
+    for probe in [*PROBES, *([p] for p in PROBES), [1, "x"], [True, 2.0]]:
+        expected = quietly(theirs.evaluate, name="f", context={"k": probe}, default=None)
+        assert ours.evaluate(name="f", context={"k": probe}, default=None) is expected, probe

@@ -97,13 +97,16 @@ def _excerpt(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _value(value: Any, where: _Where) -> Any:
-    """A private copy of a schema value, refused past the nesting limit before it is copied."""
+def _value(value: Any, where: _Where, private: bool) -> Any:
+    """A schema value, refused past the nesting limit before anything recurses into it.
+
+    Copied unless ``private`` (a document parsed here, which nobody else holds).
+    """
     if _too_deep(value, MAX_DEPTH):
         raise where.error(
             "value nested too deeply", f"at most {MAX_DEPTH} levels of lists and objects", value
         )
-    return copy.deepcopy(value)
+    return value if private else copy.deepcopy(value)
 
 
 # -- conditions -------------------------------------------------------------------------------
@@ -186,7 +189,7 @@ def _schedule(action: str, value: Any, where: _Where) -> Call:
     return Call(op, (), (*bounds, zone), 0, 0)
 
 
-def _condition(raw: Any, where: _Where) -> Call:
+def _condition(raw: Any, where: _Where, private: bool) -> Call:
     """One condition as a call to an internal operator of the rule compiler."""
     if not isinstance(raw, dict) or not raw:
         raise where.error("a condition must be an object", "action, key, value", raw)
@@ -202,7 +205,7 @@ def _condition(raw: Any, where: _Where) -> Call:
     value = raw.get("value")
     if value is None:
         raise where.at("value").error("value must not be null", "a value", value)
-    value = _value(value, where.at("value"))
+    value = _value(value, where.at("value"), private)
     if wanted_key is not None:
         return _schedule(action, value, where.at("value"))
     if action == "MODULO_RANGE":
@@ -220,7 +223,7 @@ def _variant(name: str | None, enabled: bool, value: Any, tree: Call | None = No
     return VariantSpec(name, enabled, text, MappingProxyType({VALUE: value}), tree)
 
 
-def _rule(rule_name: Any, rule: Any, boolean: bool, where: _Where) -> VariantSpec:
+def _rule(rule_name: Any, rule: Any, boolean: bool, where: _Where, private: bool) -> VariantSpec:
     at = where.at(f"rules[{rule_name!r}]")
     if not rule or not isinstance(rule, dict):
         raise at.error("a rule must be an object", "when_match, conditions", rule)
@@ -232,9 +235,11 @@ def _rule(rule_name: Any, rule: Any, boolean: bool, where: _Where) -> VariantSpe
     conditions = rule.get("conditions")
     if not conditions or not isinstance(conditions, list):
         raise at.at("conditions").error("conditions are required", "a list", conditions)
-    calls = tuple(_condition(c, at.at(f"conditions[{j}]")) for j, c in enumerate(conditions))
+    calls = tuple(
+        _condition(c, at.at(f"conditions[{j}]"), private) for j, c in enumerate(conditions)
+    )
     tree = calls[0] if len(calls) == 1 else Call("and", calls, (), 0, 0)
-    value = bool(match) if boolean else _value(match, at.at("when_match"))
+    value = bool(match) if boolean else _value(match, at.at("when_match"), private)
     try:
         return _variant(rule_name, bool(value) if boolean else True, value, tree)
     except RuleError as exc:  # a limit on evaluation work (tree_text), placed in the schema
@@ -245,7 +250,7 @@ def _rule(rule_name: Any, rule: Any, boolean: bool, where: _Where) -> VariantSpe
         ) from exc
 
 
-def _feature(name: str, raw: Any) -> FlagSpec:
+def _feature(name: str, raw: Any, private: bool) -> FlagSpec:
     where = _Where(name)
     if not isinstance(raw, dict) or not raw:
         raise where.error("a feature must be a non-empty object", "default, rules", raw)
@@ -259,19 +264,25 @@ def _feature(name: str, raw: Any) -> FlagSpec:
     if rules and not isinstance(rules, dict):
         raise where.at("rules").error("rules must be an object", "an object", rules)
     rules = rules or {}
-    variants = [_rule(n, r, boolean, where) for n, r in rules.items()]
+    variants = [_rule(n, r, boolean, where, private) for n, r in rules.items()]
     # No rule matched: Powertools returns ``default`` as stored (``bool()`` only without rules).
-    fallback: Any = bool(default) if boolean and not rules else _value(default, where.at("default"))
+    fallback: Any = (
+        bool(default) if boolean and not rules else _value(default, where.at("default"), private)
+    )
     variants.append(_variant(None, bool(fallback) if boolean else True, fallback))
     return FlagSpec(name, tuple(variants), frozenset({VALUE}), multi_variant=bool(rules))
 
 
-def read_schema(schema: Any) -> tuple[FlagSpec, ...]:
-    """Validate a Powertools schema as Powertools does and read it; raises DocumentError."""
+def read_schema(schema: Any, *, private: bool = False) -> tuple[FlagSpec, ...]:
+    """Validate a Powertools schema as Powertools does and read it; raises DocumentError.
+
+    Values are copied, so the caller may change ``schema`` afterwards, unless ``private`` says
+    nobody else holds it (a document this stage parsed itself).
+    """
     if not isinstance(schema, dict):
         raise DocumentError(
             "not a Powertools feature flags schema",
             expected="an object",
             found=type(schema).__name__,
         )
-    return tuple(_feature(name, raw) for name, raw in schema.items())
+    return tuple(_feature(name, raw, private) for name, raw in schema.items())

@@ -60,7 +60,7 @@ def specs_from_bytes(
         from .appconfig import parse_json
         from .powertools import read_schema
 
-        specs = read_schema(parse_json(body, max_bytes=max_bytes))
+        specs = read_schema(parse_json(body, max_bytes=max_bytes), private=True)
     elif media in JSON_TYPES:
         from .appconfig import load_document, parse_json
 

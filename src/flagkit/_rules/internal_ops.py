@@ -40,41 +40,84 @@ __all__ = ["DAYS", "INTERNAL_OPERATORS", "PYTHON_OPERATORS"]
 DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 
 
-def _listed(check: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
-    def op(a: Any, b: Any) -> bool:
-        if not isinstance(a, list):  # Powertools raises here, which is a non-match
-            return False
-        return check(a, b)
-
-    return op
+_SCALARS = frozenset({str, int, float, bool})
+_JSON_TYPES = frozenset({str, int, float, bool, type(None), list, dict})
 
 
-# (context value, condition value) -> truthy: the operator each Powertools action applies.
-PYTHON_OPERATORS: Mapping[str, Callable[[Any, Any], Any]] = {
-    "py.eq": operator.eq,
-    "py.ne": operator.ne,
-    "py.gt": operator.gt,
-    "py.ge": operator.ge,
-    "py.lt": operator.lt,
-    "py.le": operator.le,
-    "py.startswith": lambda a, b: a.startswith(b),
-    "py.endswith": lambda a, b: a.endswith(b),
-    "py.in": lambda a, b: a in b,
-    "py.not_in": lambda a, b: a not in b,
-    "py.contains": lambda a, b: b in a,
-    "py.not_contains": lambda a, b: b not in a,
-    "py.all_in": _listed(lambda a, b: all(k in b for k in a)),
-    "py.any_in": _listed(lambda a, b: any(k in b for k in a)),
-    "py.none_in": _listed(lambda a, b: all(k not in b for k in a)),
+def _membership(b: Any) -> Callable[[Any], bool]:
+    """``lambda k: k in b``, in O(1) for a JSON list and a str/int/float/bool ``k``.
+
+    The same answer as the list scan: for those types equal values hash alike (``1``, ``1.0``
+    and ``True`` too), and a list or dict element never equals one of them. Anything else (a
+    context object with its own ``__eq__``, a list holding non-JSON objects) scans the list.
+    """
+    types = set(map(type, b)) if isinstance(b, list) else {object}
+    if not _JSON_TYPES.issuperset(types):
+        return lambda k: k in b
+    hashed = frozenset(b if _SCALARS.issuperset(types) else (e for e in b if type(e) in _SCALARS))
+
+    def member(k: Any) -> bool:
+        if type(k) in _SCALARS:
+            return k in hashed
+        return k in b
+
+    return member
+
+
+def _in(b: Any) -> Callable[[Any], bool]:
+    return _membership(b)
+
+
+def _not_in(b: Any) -> Callable[[Any], bool]:
+    member = _membership(b)
+    return lambda a: not member(a)
+
+
+def _listed(check: Callable[[Any, Callable[[Any], bool]], bool]) -> Callable[[Any], Any]:
+    def build(b: Any) -> Callable[[Any], bool]:
+        member = _membership(b)
+
+        def op(a: Any) -> bool:
+            if not isinstance(a, list):  # Powertools raises here, which is a non-match
+                return False
+            return check(a, member)
+
+        return op
+
+    return build
+
+
+def _bound(op: Callable[[Any, Any], Any]) -> Callable[[Any], Callable[[Any], Any]]:
+    return lambda b: lambda a: op(a, b)
+
+
+# condition value -> (context value -> truthy): the operator each Powertools action applies,
+# bound to its condition value once, at load.
+PYTHON_OPERATORS: Mapping[str, Callable[[Any], Callable[[Any], Any]]] = {
+    "py.eq": _bound(operator.eq),
+    "py.ne": _bound(operator.ne),
+    "py.gt": _bound(operator.gt),
+    "py.ge": _bound(operator.ge),
+    "py.lt": _bound(operator.lt),
+    "py.le": _bound(operator.le),
+    "py.startswith": _bound(lambda a, b: a.startswith(b)),
+    "py.endswith": _bound(lambda a, b: a.endswith(b)),
+    "py.in": _in,
+    "py.not_in": _not_in,
+    "py.contains": _bound(lambda a, b: b in a),
+    "py.not_contains": _bound(lambda a, b: b not in a),
+    "py.all_in": _listed(lambda a, member: all(member(k) for k in a)),
+    "py.any_in": _listed(lambda a, member: any(member(k) for k in a)),
+    "py.none_in": _listed(lambda a, member: not any(member(k) for k in a)),
 }
 
 
-def _keyed(key: str, op: Callable[[Any, Any], Any], value: Any) -> Predicate:
+def _keyed(key: str, op: Callable[[Any], Any]) -> Predicate:
     def test(user_id: object, attributes: Attributes) -> bool:
         try:
             if attributes is None or key not in attributes:
                 return False  # a missing key never matches (not even py.ne)
-            return bool(op(attributes[key], value))
+            return bool(op(attributes[key]))
         except Exception:  # Powertools: an operator that raises is a non-match
             return False
 
@@ -93,7 +136,7 @@ def _operands(c: Compiler, node: Call) -> tuple[str, Any]:
 
 def _c_python(c: Compiler, node: Call) -> Predicate:
     key, value = _operands(c, node)
-    return _keyed(key, PYTHON_OPERATORS[node.op], value)
+    return _keyed(key, PYTHON_OPERATORS[node.op](value))
 
 
 def _named_ints(c: Compiler, node: Call, names: tuple[str, ...]) -> list[int]:

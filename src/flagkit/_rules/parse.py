@@ -469,23 +469,28 @@ def render(node: Node) -> str:
     return repr(v)
 
 
-def value_depth_exceeds(value: Any, limit: int) -> bool:
-    """Whether lists and dicts nest deeper than ``limit`` in ``value`` (no recursion).
+_ATOMS = frozenset({str, int, float, bool, type(None)})
 
-    Stops at the first container past the limit, so a self-containing list ends too.
+
+def value_depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether lists and dicts (tuples too) nest deeper than ``limit`` in ``value``.
+
+    Level by level, without recursion; a self-containing list ends at the limit too.
     """
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, (list, tuple)):
-            children = item
-        else:
-            continue
-        if depth + 1 > limit:
+    containers = (dict, list, tuple)
+    level = [value] if isinstance(value, containers) else []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > limit:
             return True
-        stack.extend((child, depth + 1) for child in children)
+        deeper: list[Any] = []
+        for item in level:
+            children = item.values() if isinstance(item, dict) else item
+            if _ATOMS.issuperset(map(type, children)):  # all scalars: a C-speed look
+                continue
+            deeper += [c for c in children if isinstance(c, containers)]
+        level = deeper
     return False
 
 
