@@ -849,3 +849,12 @@ def test_membership_answers_as_the_list_scan(action: str) -> None:
     for probe in [*PROBES, *([p] for p in PROBES), [1, "x"], [True, 2.0]]:
         expected = quietly(theirs.evaluate, name="f", context={"k": probe}, default=None)
         assert ours.evaluate(name="f", context={"k": probe}, default=None) is expected, probe
+
+
+def test_powertools_cost_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks/powertools_cost.py times a typical feature, one at the limits, and a load."""
+    from benchmarks import powertools_cost
+
+    result = powertools_cost.main(repeats=1, n=200)
+    assert set(result) == {"typical", "worst at the limits", "load"}
+    assert "31 x IN at the rule limit" in capsys.readouterr().out

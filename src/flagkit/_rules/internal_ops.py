@@ -64,10 +64,6 @@ def _membership(b: Any) -> Callable[[Any], bool]:
     return member
 
 
-def _in(b: Any) -> Callable[[Any], bool]:
-    return _membership(b)
-
-
 def _not_in(b: Any) -> Callable[[Any], bool]:
     member = _membership(b)
     return lambda a: not member(a)
@@ -102,7 +98,7 @@ PYTHON_OPERATORS: Mapping[str, Callable[[Any], Callable[[Any], Any]]] = {
     "py.le": _bound(operator.le),
     "py.startswith": _bound(lambda a, b: a.startswith(b)),
     "py.endswith": _bound(lambda a, b: a.endswith(b)),
-    "py.in": _in,
+    "py.in": _membership,
     "py.not_in": _not_in,
     "py.contains": _bound(lambda a, b: b in a),
     "py.not_contains": _bound(lambda a, b: b not in a),
