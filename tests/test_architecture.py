@@ -146,14 +146,11 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def _is_core(name: str) -> bool:
-    """A private module of the library (``flagkit._x...``), the CLI excepted."""
-    parts = name.split(".")
-    return (
-        len(parts) > 1
-        and parts[1].startswith("_")
-        and not parts[1].startswith("__")
-        and (parts[1] != "_cli")
-    )
+    """An underscore module (``flagkit._x``, ``flagkit._x.y``, ``flagkit.testing._z``), the CLI
+    (which serves the local AppConfig from ``flagkit.testing``) excepted."""
+    parts = name.split(".")[1:]
+    private = any(p.startswith("_") and not p.startswith("__") for p in parts)
+    return private and parts[0] != "_cli"
 
 
 def test_the_graph_is_read() -> None:
@@ -163,6 +160,8 @@ def test_the_graph_is_read() -> None:
     assert "flagkit._document.read" in GRAPH["flagkit._snapshot"]  # inside a function
     assert "flagkit._snapshot" in GRAPH["flagkit.powertools"]
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _is_core("flagkit._document.read") and _is_core("flagkit.testing._agent")
+    assert not _is_core("flagkit._cli.main") and not _is_core("flagkit.__main__")
 
 
 def test_no_runtime_import_cycles() -> None:

@@ -858,3 +858,20 @@ def test_powertools_cost_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> N
     result = powertools_cost.main(repeats=1, n=200)
     assert set(result) == {"typical", "worst at the limits", "load"}
     assert "31 x IN at the rule limit" in capsys.readouterr().out
+
+
+def test_a_served_schema_reads_the_snapshots_wall_clock() -> None:
+    """Through the door, SCHEDULE_* read the same injected clock as ramps (``wall=``, which
+    ``flagkit explain --at`` sets); the Powertools path used to read time.time regardless."""
+    from flagkit.powertools import MEDIA_TYPE
+
+    cond = {
+        "action": "SCHEDULE_BETWEEN_DAYS_OF_WEEK",
+        "key": "CURRENT_DAY_OF_WEEK",
+        "value": {"DAYS": ["SUNDAY"], "TIMEZONE": "UTC"},
+    }
+    body = json.dumps({"f": _bool_feature([cond])}).encode()
+    sunday = datetime(2025, 6, 1, 12, tzinfo=timezone.utc).timestamp()
+    for instant, expected in ((sunday, True), (sunday + 86400, False)):
+        snap = snapshot_from_bytes(body, content_type=MEDIA_TYPE, wall=lambda t=instant: t)
+        assert flagkit.FlagsView(snap).enabled("f") is expected
