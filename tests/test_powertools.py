@@ -875,3 +875,23 @@ def test_a_served_schema_reads_the_snapshots_wall_clock() -> None:
     for instant, expected in ((sunday, True), (sunday + 86400, False)):
         snap = snapshot_from_bytes(body, content_type=MEDIA_TYPE, wall=lambda t=instant: t)
         assert flagkit.FlagsView(snap).enabled("f") is expected
+
+
+def test_a_served_schema_meets_the_load_and_evaluation_budgets() -> None:
+    """flagkit.Limits holds for a Powertools schema as for AppConfig documents: the flag count,
+    and the evaluation cost counted by the one compiler (an operator that walks the context
+    value, such as VALUE_IN_KEY, costs a scan)."""
+    from flagkit.powertools import MEDIA_TYPE
+
+    cond = [{"action": "VALUE_IN_KEY", "key": "tags", "value": "beta"}]
+    rules = {f"r{i}": {"when_match": True, "conditions": cond} for i in range(200)}
+    body = json.dumps({"f": {"default": False, "rules": rules}, "g": {"default": True}}).encode()
+    with pytest.raises(DocumentError) as info:
+        snapshot_from_bytes(body, content_type=MEDIA_TYPE)  # 200 x 101 steps > 20,000
+    assert info.value.flag == "f"
+    assert "evaluation cost is over its budget" in info.value.message
+    roomy = flagkit.Limits(max_flag_cost=30_000)
+    snap = snapshot_from_bytes(body, content_type=MEDIA_TYPE, limits=roomy)
+    assert flagkit.FlagsView(snap).enabled("f", None, {"tags": ["beta"]})
+    with pytest.raises(DocumentError, match="too many flags"):
+        snapshot_from_bytes(body, content_type=MEDIA_TYPE, limits=flagkit.Limits(max_flags=1))

@@ -235,6 +235,10 @@ class Compiler:
         if self.budget is not None and self.cost > self.budget:
             raise OverBudget(self.cost, pos)
 
+    def charge_scan(self, pos: int) -> None:
+        """Count a walk over a context value, element by element (:data:`SCAN_STEPS`)."""
+        self.charge(SCAN_STEPS, pos)
+
     def boolean(self, node: Node) -> Predicate:
         if isinstance(node, Call):
             self.charge(1, node.pos)

@@ -20,6 +20,12 @@ never accepts in an operator, and the compiler consults this table only for a tr
 
 The ``clock.*`` operators read the compiler's wall clock (the snapshot's, injected), never
 ``datetime.now``. ``py.*`` read the attributes only: a Powertools context has no user id.
+
+Cost, counted as for AppConfig's operators (``compile``'s module docstring): 1 per operator,
+and :data:`~flagkit._rules.compile.SCAN_STEPS` more for an operator that walks the context
+value (``py.contains``, ``py.not_contains``, ``py.all_in``, ``py.any_in``, ``py.none_in``).
+Membership in the condition's own list is a set lookup for a str, number or boolean; for other
+context values it scans that list, whose size the rule length bounds.
 """
 
 from __future__ import annotations
@@ -130,8 +136,15 @@ def _operands(c: Compiler, node: Call) -> tuple[str, Any]:
     return ref.key, value.value
 
 
+_WALKS_CONTEXT = frozenset(
+    {"py.contains", "py.not_contains", "py.all_in", "py.any_in", "py.none_in"}
+)
+
+
 def _c_python(c: Compiler, node: Call) -> Predicate:
     key, value = _operands(c, node)
+    if node.op in _WALKS_CONTEXT:
+        c.charge_scan(node.pos)
     return _keyed(key, PYTHON_OPERATORS[node.op](value))
 
 
