@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._fork import after_fork_in_child
+from ._fork import Restart, after_fork_in_child
 from ._types import EvaluationDetails
 
 if TYPE_CHECKING:
@@ -99,7 +99,15 @@ class _HookSet:
 
 
 _sets: weakref.WeakKeyDictionary[Flags, _HookSet] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
+_lock = threading.Lock()  # add_hook and remove_hook
+
+
+def _after_fork_in_child() -> None:
+    global _lock  # noqa: PLW0603 - the module's one lock, made afresh in a forked child
+    _lock = threading.Lock()
+
+
+after_fork_in_child(_after_fork_in_child)
 
 
 def add_hook(flags: Flags, hook: H) -> H:
@@ -185,6 +193,7 @@ class EvaluationCounters:
     """A hook counting evaluations per flag and per (flag, variant); read at any time.
 
     Counting takes one uncontended lock per evaluation (only while the hook is registered).
+    A forked child gets a fresh lock and keeps the counts it inherited.
     """
 
     def __init__(self) -> None:
@@ -192,6 +201,12 @@ class EvaluationCounters:
         self._flags: dict[str, int] = {}
         self._variants: dict[tuple[str, str | None], int] = {}
         self._errors: dict[str, int] = {}
+        after_fork_in_child(self._after_fork_in_child)
+
+    def _after_fork_in_child(self) -> None:
+        # An evaluating thread may have held the lock at the fork: the child's first
+        # evaluation would wait for it for ever (issue 19, point 13).
+        self._lock = threading.Lock()
 
     def __call__(self, details: EvaluationDetails[Any], user_id: Any, attributes: Any) -> None:
         key = details.flag_key
@@ -320,12 +335,12 @@ class Exposures:
         self._thread = thread
         self._state = "running"
 
-    def _after_fork_in_child(self) -> None:
-        # The child inherits a queue whose worker did not survive the fork: start afresh
-        # (pending events belong to the parent, which delivers them).
+    def _after_fork_in_child(self) -> Restart | None:
+        # The child inherits a queue whose worker did not survive the fork, and a lock an
+        # evaluating thread may have held: start afresh (pending events belong to the parent,
+        # which delivers them).
         self._init_sync()
-        if self._state == "running":
-            self._start()
+        return self._start if self._state == "running" else None
 
     # -- the hook (hot path while registered) -------------------------------------------------
 
