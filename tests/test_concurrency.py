@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import multiprocessing.connection
+import os
 import threading
 import time
 import warnings
@@ -65,16 +66,22 @@ def document(letter: str) -> dict[str, Any]:
 
 
 class Alternating:
-    """A source (the one-method protocol) whose every fetch is the other document, relabelled."""
+    """A source (the one-method protocol) whose every fetch is the other document, relabelled.
+
+    It asks to be polled again at once, so a running poller swaps back to back; in a forked
+    child it asks for a minute, so the child's own poller does not crowd out what it tests.
+    """
 
     def __init__(self, make: Callable[[str], dict[str, Any]] = document) -> None:
         self._bodies = {letter: json.dumps(make(letter)).encode() for letter in "AB"}
         self.fetches = 0
+        self._pid = os.getpid()
 
     def fetch(self) -> Fetched:
         self.fetches += 1
         letter = "AB"[self.fetches % 2]
-        return Fetched(self._bodies[letter], "application/json", f"{letter}-{self.fetches}", 0.0)
+        again = 0.0 if os.getpid() == self._pid else 60.0
+        return Fetched(self._bodies[letter], "application/json", f"{letter}-{self.fetches}", again)
 
 
 def letters_of(view: FlagsView | Flags, user_id: str, attributes: Any) -> set[str]:
@@ -241,7 +248,7 @@ def test_children_forked_under_load_evaluate_swap_and_exit() -> None:
     swapped = threading.Event()
     flags = Flags(
         Alternating(guarded_document),  # poll_after 0: the poller swaps back to back
-        guard=AlarmGuard(StaticAlarms({ALARM: "OK"}), interval=0.001),
+        guard=AlarmGuard(StaticAlarms({ALARM: "OK"}), interval=0.01),
         on_change=lambda old, new: swapped.set(),
     )
     counters = EvaluationCounters()
@@ -257,6 +264,7 @@ def test_children_forked_under_load_evaluate_swap_and_exit() -> None:
     for t in threads:
         t.start()
     children: list[Any] = []
+    waiting: list[Any] = []  # sentinels of children that have not exited
     try:
         for _ in range(FORKS):
             for event in (swapped, *progress):  # fork only while everything is moving
@@ -268,13 +276,15 @@ def test_children_forked_under_load_evaluate_swap_and_exit() -> None:
                 child = ctx.Process(target=forked_child, args=(flags, counters, exposures))
                 child.start()
             children.append(child)
+            waiting.append(child.sentinel)
         deadline = time.monotonic() + FORK_BOUND
-        waiting = [c.sentinel for c in children]
         while waiting and (left := deadline - time.monotonic()) > 0:
             for done in multiprocessing.connection.wait(waiting, timeout=left):
                 waiting.remove(done)  # type: ignore[arg-type]
     finally:
-        hung = [c for c in children if c.is_alive()]
+        # Hung: not exited by the deadline. (Not is_alive(): a child whose sentinel is ready may
+        # not have been reaped yet, and waitpid(WNOHANG) would still call it alive.)
+        hung = [c for c in children if c.sentinel in waiting]
         for c in hung:
             c.kill()
         for c in children:

@@ -49,11 +49,6 @@ def after_fork_in_child(reset: Reset) -> None:
         _resets[key] = lambda: reset
 
 
-def registered() -> int:
-    """How many resets the next fork would run (live objects and module hooks)."""
-    return len(_resets)
-
-
 def _run_in_child() -> None:
     while True:  # a weakref callback (gc) may change the dict while it is being copied
         try:
