@@ -177,6 +177,18 @@ def hooks_module_lock() -> Case:
     return _hooks._lock, child
 
 
+def misses_lock() -> Case:
+    """Another thread logging its first unknown flag: the child's first miss logs too."""
+    from flagkit import _misses
+
+    flags = _client()
+
+    def child() -> None:
+        _check(flags.enabled("no-such-flag-in-the-child", default=True))
+
+    return _misses._lock, child
+
+
 def lambda_refresher_lock() -> Case:
     flags = _client()
     refresher = refresher_for(flags, wall=_Wall())
@@ -246,6 +258,7 @@ CASES = [
     counters_lock,
     exposures_lock,
     hooks_module_lock,
+    misses_lock,
     lambda_refresher_lock,
     lambda_registry_lock,
     overrides_locks,

@@ -36,7 +36,7 @@ from ._snapshot import Snapshot, snapshot_from_bytes
 
 if TYPE_CHECKING:
     from ._rollout.guard import GuardStatus
-from ._document.limits import MAX_DOCUMENT_BYTES
+from ._document.limits import MAX_DOCUMENT_BYTES, Limits
 from ._sources.base import Fetched, Source, content_version
 
 __all__ = ["Poller", "Polling", "Status"]
@@ -50,7 +50,9 @@ class Polling:
 
     ``interval`` is used when the source gives no advice of its own; a source's advice (for
     AppConfig, ``NextPollIntervalInSeconds``) wins. ``jitter`` adds up to that fraction of the
-    interval, never less, so a poll is never early.
+    interval, never less, so a poll is never early. ``max_bytes`` (the size cap, checked before
+    parsing) and ``limits`` (flags, evaluation cost and patterns, see :class:`Limits`) refuse a
+    document; the last good one keeps serving.
     """
 
     interval: float = 30.0
@@ -59,6 +61,7 @@ class Polling:
     backoff_cap: float = 60.0
     permanent_retry: float = 300.0
     max_bytes: int = MAX_DOCUMENT_BYTES
+    limits: Limits = field(default_factory=Limits)  # what one document may cost to load and use
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +289,7 @@ class Poller:
                 version=fetched.version,
                 user_key=self.user_key,
                 max_bytes=self.polling.max_bytes,
+                limits=self.polling.limits,
                 wall=self._wall,
             )
         except DocumentError as exc:
@@ -370,6 +374,7 @@ class Poller:
                 version=fetched.version,
                 user_key=self.user_key,
                 max_bytes=self.polling.max_bytes,
+                limits=self.polling.limits,
                 wall=self._wall,
             )
         except (OSError, ValueError, DocumentError) as exc:
