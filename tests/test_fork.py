@@ -51,10 +51,6 @@ class Counting:
         return Fetched(_document(self.fetches), "application/json", f"v{self.fetches}", 60.0)
 
 
-def _run(child: Callable[[], None]) -> None:
-    child()
-
-
 def fork_while_held(lock: AbstractContextManager[Any], child: Callable[[], None]) -> int | None:
     """Fork while another thread holds ``lock``; the child runs ``child``.
 
@@ -73,7 +69,7 @@ def fork_while_held(lock: AbstractContextManager[Any], child: Callable[[], None]
         assert held.wait(BOUND)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
-            proc = multiprocessing.get_context("fork").Process(target=_run, args=(child,))
+            proc = multiprocessing.get_context("fork").Process(target=child)
             proc.start()
     finally:
         release.set()
