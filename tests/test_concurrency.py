@@ -1,22 +1,35 @@
-"""Eight threads evaluate while the snapshot swaps 1,000 times between two opposite documents.
+"""Eight threads evaluate while the snapshot swaps 1,000 times between two opposite documents;
+and a process forked while all of that runs gets working locks.
 
 Document A turns every flag on with attribute ``v == "A"`` and names every variant ``a-...``;
 document B turns every basic flag off and names every variant ``b-...`` with ``v == "B"``. So
 any single answer says which document it came from, and a multi-flag read that mixed two
 snapshots would show both letters. The swaps go through the real publish path: a source that
 alternates the two documents, and ``Flags.refresh()`` (fetch, parse, validate, compile, swap).
+
+Only the forking thread survives ``fork()``: a lock that another thread held at that moment is
+held in the child for ever. The fork test forks repeatedly while threads evaluate through hooks,
+the poller swaps and the guard polls, and every child must evaluate, swap and exit in time.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import multiprocessing.connection
+import os
 import threading
+import time
+import warnings
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import flagkit
-from flagkit import Fetched, Flags, FlagsView
+from flagkit import AlarmGuard, Fetched, Flags, FlagsView
+from flagkit._hooks import EvaluationCounters, Exposures
+from flagkit.testing import StaticAlarms
 
 SWAPS = 1_000
 READERS = 8
@@ -53,16 +66,22 @@ def document(letter: str) -> dict[str, Any]:
 
 
 class Alternating:
-    """A source (the one-method protocol) whose every fetch is the other document, relabelled."""
+    """A source (the one-method protocol) whose every fetch is the other document, relabelled.
 
-    def __init__(self) -> None:
-        self._bodies = {letter: json.dumps(document(letter)).encode() for letter in "AB"}
+    It asks to be polled again at once, so a running poller swaps back to back; in a forked
+    child it asks for a minute, so the child's own poller does not crowd out what it tests.
+    """
+
+    def __init__(self, make: Callable[[str], dict[str, Any]] = document) -> None:
+        self._bodies = {letter: json.dumps(make(letter)).encode() for letter in "AB"}
         self.fetches = 0
+        self._pid = os.getpid()
 
     def fetch(self) -> Fetched:
         self.fetches += 1
         letter = "AB"[self.fetches % 2]
-        return Fetched(self._bodies[letter], "application/json", f"{letter}-{self.fetches}", 0.0)
+        again = 0.0 if os.getpid() == self._pid else 60.0
+        return Fetched(self._bodies[letter], "application/json", f"{letter}-{self.fetches}", again)
 
 
 def letters_of(view: FlagsView | Flags, user_id: str, attributes: Any) -> set[str]:
@@ -173,3 +192,109 @@ def test_views_see_one_version_while_swapping_a_thousand_times() -> None:
         f"{SWAPS} swaps; pinned reads per thread: {[r.pinned for r in readers]}; "
         f"A/B per thread: {[(r.versions['A'], r.versions['B']) for r in readers]}"
     )
+
+
+# -- forking under load (issue 19, point 13) ---------------------------------------------------
+
+FORKS = 30
+FORK_BOUND = 45.0  # seconds for all the children together; one still running then is hung
+ALARM = "load-5xx"
+
+
+def guarded_document(letter: str) -> dict[str, Any]:
+    """Document ``letter`` with one flag guarded by an alarm, so the guard polls and decides."""
+    doc = document(letter)
+    doc["flags"][BASIC[0]]["attributes"] = {"v": {}, "flagkit-alarms": {}}
+    doc["values"][BASIC[0]]["flagkit-alarms"] = [ALARM]
+    return doc
+
+
+def _noop_hook(*_: object) -> None:
+    return None
+
+
+def forked_child(flags: Flags, counters: EvaluationCounters, exposures: Exposures) -> None:
+    """In the child: evaluate through the hooks, swap, poll the guard, add a hook, flush."""
+    before = counters.by_flag().get(MULTI[0], 0)
+    details = flags.details(MULTI[0], "u-1", {"plan": "pro"}, attribute="v", kind="str")
+    assert details.error_code is None and details.value in ("A", "B"), details
+    assert counters.by_flag()[MULTI[0]] == before + 1
+    assert flags.refresh()  # fetch, parse, compile, publish: the poller's and the client's locks
+    flags.check_rollouts()  # the guard's and the alarms' locks
+    flags.add_hook(_noop_hook)  # the hooks module's lock
+    flags.remove_hook(_noop_hook)
+    assert exposures.flush(timeout=FORK_BOUND)  # the child's own exposure worker
+
+
+def load(flags: Flags, n: int, progress: threading.Event, stop: threading.Event) -> None:
+    """Evaluate through the hooks (and add and remove one) until ``stop``."""
+    i = 0
+    while not stop.is_set():
+        i += 1
+        user = f"u-{n}-{i % 1000}"
+        flags.enabled(BASIC[i % len(BASIC)], user)
+        flags.details(MULTI[i % len(MULTI)], user, {"plan": "pro"}, attribute="v", kind="str")
+        if i % 50 == 0:
+            flags.add_hook(_noop_hook)
+            flags.remove_hook(_noop_hook)
+        progress.set()
+
+
+def test_children_forked_under_load_evaluate_swap_and_exit() -> None:
+    """Issue 19.13: fork 30 times while two threads evaluate through EvaluationCounters and
+    Exposures, the poller swaps without pause and the rollout thread polls the guard; every
+    child evaluates, swaps and exits within the bound (a hung child is killed and counted)."""
+    ctx = multiprocessing.get_context("fork")
+    swapped = threading.Event()
+    flags = Flags(
+        Alternating(guarded_document),  # poll_after 0: the poller swaps back to back
+        guard=AlarmGuard(StaticAlarms({ALARM: "OK"}), interval=0.01),
+        on_change=lambda old, new: swapped.set(),
+    )
+    counters = EvaluationCounters()
+    exposures = Exposures(lambda batch: None)
+    flags.add_hook(counters)
+    flags.add_hook(exposures)
+    stop = threading.Event()
+    progress = [threading.Event() for _ in range(2)]
+    threads = [
+        threading.Thread(target=load, args=(flags, n, p, stop), name=f"load-{n}")
+        for n, p in enumerate(progress)
+    ]
+    for t in threads:
+        t.start()
+    children: list[Any] = []
+    waiting: list[Any] = []  # sentinels of children that have not exited
+    try:
+        for _ in range(FORKS):
+            for event in (swapped, *progress):  # fork only while everything is moving
+                event.clear()
+            for event in (swapped, *progress):
+                assert event.wait(30), "the load stalled in the parent"
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
+                child = ctx.Process(target=forked_child, args=(flags, counters, exposures))
+                child.start()
+            children.append(child)
+            waiting.append(child.sentinel)
+        deadline = time.monotonic() + FORK_BOUND
+        while waiting and (left := deadline - time.monotonic()) > 0:
+            for done in multiprocessing.connection.wait(waiting, timeout=left):
+                waiting.remove(done)  # type: ignore[arg-type]
+    finally:
+        # Hung: not exited by the deadline. (Not is_alive(): a child whose sentinel is ready may
+        # not have been reaped yet, and waitpid(WNOHANG) would still call it alive.)
+        hung = [c for c in children if c.sentinel in waiting]
+        for c in hung:
+            c.kill()
+        for c in children:
+            c.join(10)
+        stop.set()
+        for t in threads:
+            t.join(30)
+        exposures.close()
+        flags.close()
+    failed = [c.exitcode for c in children if c not in hung and c.exitcode != 0]
+    print(f"{FORKS} forks under load: {len(hung)} children hung, {len(failed)} failed")
+    assert not hung, f"{len(hung)} of {FORKS} forked children hung (killed after {FORK_BOUND} s)"
+    assert not failed, f"children exited with {failed}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import tracemalloc
 import weakref
 from collections.abc import Sequence
 from types import MappingProxyType
@@ -357,6 +358,50 @@ def test_unhashable_context_keys_are_skipped() -> None:
     exposures(make().details("banner"), ["not", "hashable"], None)
     assert exposures.flush()
     assert sink.events == []
+    exposures.close()
+
+
+def _retained_per_entry(key_length: int, entries: int) -> float:
+    """Bytes the dedupe cache keeps per entry after ``entries`` distinct keys of this length
+    were seen, delivered and dropped by everyone else."""
+    exposures = Exposures(lambda batch: None, dedupe_size=entries)
+    details = make().details("banner")
+    padding = "x" * key_length
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(entries):
+            exposures(details, f"{i:08d}{padding}", None)  # the key is dropped after the call
+        assert exposures.flush()
+        gc.collect()
+        retained = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert exposures.delivered == entries  # every key was new: each one is an entry
+    exposures.close()
+    return retained / entries
+
+
+def test_dedupe_memory_per_entry_does_not_grow_with_the_context_key() -> None:
+    """Issue 19.15: the cache keeps a 16-byte digest, never the key: an entry for an 8 KiB key
+    costs what one for an 8-byte key does (keeping the keys, it cost 8 KiB more)."""
+    short = _retained_per_entry(0, 2_000)
+    huge = _retained_per_entry(8192, 2_000)
+    print(f"dedupe bytes per entry: 8-byte keys {short:.0f}, 8 KiB keys {huge:.0f}")
+    assert huge < 512, huge
+    assert abs(huge - short) < 64, (short, huge)
+
+
+def test_dedupe_tells_keys_of_different_types_apart() -> None:
+    """The digest covers the key's type: ``1`` and ``"1"`` are two exposures, ``"1"`` twice one."""
+    sink = Sink()
+    exposures = Exposures(sink)
+    details = make().details("banner")
+    for key in ("1", 1, "1", 1, "\ud800"):  # a lone surrogate is a key like any other
+        exposures(details, key, None)
+    assert exposures.flush()
+    assert [e.context_key for e in sink.events] == ["1", 1, "\ud800"]
     exposures.close()
 
 

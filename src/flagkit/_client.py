@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _misses
+from ._fork import after_fork_in_child
 from ._poller import Poller, Polling, Status
 from ._snapshot import EMPTY, FlagGuard, Snapshot, overlay
 from ._sources.base import Source
@@ -396,6 +397,7 @@ class Flags(_Evaluating):
         self._guards: dict[str, FlagGuard] = {}
         self._steps: dict[tuple[str, object], int] = {}  # ramp steps announced
         self._write_lock = threading.RLock()  # writers only: poller, guard, overrides
+        after_fork_in_child(self._after_fork_in_child)
         self._wall = wall
         self._listeners: tuple[Listener, ...] = (on_change,) if on_change is not None else ()
         self._rollout_listeners: tuple[RolloutListener, ...] = (
@@ -420,6 +422,13 @@ class Flags(_Evaluating):
             self._poller.start()
             if wait > 0:
                 self._poller.wait_ready(wait)
+
+    def _after_fork_in_child(self) -> None:
+        """A fresh write lock: the poller or rollout thread may have held it mid-swap at the
+        fork, and no thread of the parent's is left in the child to release it. A half-done
+        swap leaves ``_base`` newer than ``_snapshot`` at worst; the child's next swap mends it.
+        """
+        self._write_lock = threading.RLock()
 
     # The swap. One reference assignment; readers never lock (see the module docstring).
     def _publish(self, snapshot: Snapshot) -> None:

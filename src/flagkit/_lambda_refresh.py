@@ -19,6 +19,8 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ._fork import after_fork_in_child
+
 if TYPE_CHECKING:
     from ._client import Flags
 
@@ -76,6 +78,13 @@ class Refresher:
         self._current: Attempt | None = None
         self._failures = 0
         self._not_before: float | None = None  # wall time before which no retry starts
+        after_fork_in_child(self._after_fork_in_child)
+
+    def _after_fork_in_child(self) -> None:
+        # The helper thread of a refresh in flight did not survive the fork: in the child that
+        # attempt would never end, and no refresh would start again. Its lock may be held too.
+        self._lock = threading.Lock()
+        self._current = None
 
     def due(self, max_age: float) -> bool:
         """Whether the flags are older than ``max_age`` seconds and a refresh may start now,
@@ -156,6 +165,14 @@ class Refresher:
 
 _registry: weakref.WeakKeyDictionary[Flags, Refresher] = weakref.WeakKeyDictionary()
 _registry_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _registry_lock  # noqa: PLW0603 - the module's one lock, made afresh in a forked child
+    _registry_lock = threading.Lock()
+
+
+after_fork_in_child(_after_fork_in_child)
 
 
 def refresher_for(flags: Flags, *, wall: Callable[[], float]) -> Refresher:

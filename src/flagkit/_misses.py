@@ -13,6 +13,8 @@ import logging
 import threading
 from typing import Any
 
+from ._fork import after_fork_in_child
+
 __all__ = ["LIMIT", "reset", "unknown_flag", "warn"]
 
 log = logging.getLogger("flagkit")
@@ -23,6 +25,14 @@ _NAME_CHARS = 200  # a flag name longer than this is kept and logged truncated
 _seen: set[tuple[str, str]] = set()
 _capped = False
 _lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _lock  # noqa: PLW0603 - the module's one lock, made afresh in a forked child
+    _lock = threading.Lock()  # an evaluating thread may have held it (first miss) at the fork
+
+
+after_fork_in_child(_after_fork_in_child)
 
 
 def warn(flag: Any, kind: str, message: str) -> None:

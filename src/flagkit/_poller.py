@@ -10,10 +10,10 @@ Every document goes through :meth:`Poller._accept`: size cap, parse, validate, c
 contents) and the last good snapshot stays. Errors back off with full jitter; the server's own
 interval and ``retry_after`` win over local settings.
 
-Fork safety: ``os.register_at_fork(after_in_child=...)`` is bound through a weak reference (the
-registration cannot be undone and must not keep the poller alive). The child keeps the
-inherited snapshot, gets fresh locks and events, asks the source to drop per-process state
-(AppConfigData tokens belong to the parent) and starts its own thread if the parent had one.
+Fork safety: the poller registers with ``_fork.after_fork_in_child`` (one process-wide at-fork
+hook, holding it weakly). The child keeps the inherited snapshot, gets fresh locks and events,
+asks the source to drop per-process state (AppConfigData tokens belong to the parent) and
+starts its own thread if the parent had one, once every flagkit lock in the child is fresh.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from ._backup import read_backup, write_backup
 from ._exceptions import DocumentError, PermanentSourceError, RetryableSourceError, SourceError
-from ._fork import after_fork_in_child
+from ._fork import Restart, after_fork_in_child
 from ._snapshot import Snapshot, snapshot_from_bytes
 
 if TYPE_CHECKING:
@@ -185,7 +185,7 @@ class Poller:
     def closed(self) -> bool:
         return self._state == "closed"
 
-    def _after_fork_in_child(self) -> None:
+    def _after_fork_in_child(self) -> Restart | None:
         was_running = self._state == "running" and self._thread is not None
         self._init_sync()
         if self._counters.version is not None:
@@ -193,9 +193,10 @@ class Poller:
         reset = getattr(self.source, "reset_after_fork", None)
         if callable(reset):
             reset()
-        if was_running:
-            self._state = "new"
-            self.start()
+        if not was_running:
+            return None
+        self._state = "new"
+        return self.start  # after every lock is fresh: the thread publishes into the client
 
     # -- the loop -------------------------------------------------------------------------
 

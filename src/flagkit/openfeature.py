@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._client import FlagsView
 from ._exceptions import MissingExtraError
+from ._fork import after_fork_in_child
 from ._types import ErrorCode as FkErrorCode
 from ._types import EvaluationDetails
 from ._types import Reason as FkReason
@@ -103,6 +104,10 @@ class FlagkitProvider(AbstractProvider):
         self._listening = False
         self._announced = False  # READY has been reported (by initialize or an event)
         self._stale = False
+        after_fork_in_child(self._after_fork_in_child)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()  # the poller's thread may have held it (an event) at fork
 
     # -- lifecycle (spec 2.4, 2.5, 2.8) ---------------------------------------------------
 

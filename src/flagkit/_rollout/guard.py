@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from flagkit._fork import after_fork_in_child
 from flagkit._snapshot import FlagGuard, Snapshot
 
 __all__ = [
@@ -181,6 +182,13 @@ class AlarmGuard:
         self._latched: dict[str, Any] = {}  # stay-off: flag -> the definition that tripped
         self._offsets: dict[str, tuple[Any, float]] = {}  # resume: flag -> (definition, paused)
         self._held: tuple[str, ...] = ()
+        after_fork_in_child(self._after_fork_in_child)
+
+    def _after_fork_in_child(self) -> None:
+        """A fresh lock: the rollout or poller thread may have held it (in ``decide``) at the
+        fork. The states are kept; a ``decide`` the fork cut short is redone by the child's
+        next one, and its events belong to the parent, which announces them."""
+        self._lock = threading.Lock()
 
     def poll(self, names: Sequence[str], now: float) -> bool:
         """Describe ``names``; True when it succeeded. A failure keeps the last states."""

@@ -15,7 +15,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from flagkit._fork import after_fork_in_child
+from flagkit._fork import Restart, after_fork_in_child
 
 if TYPE_CHECKING:
     from flagkit._client import Flags
@@ -36,14 +36,18 @@ class RolloutWatcher:
         self._lock = threading.Lock()
         after_fork_in_child(self._after_fork_in_child)
 
-    def _after_fork_in_child(self) -> None:
-        """Only the forking thread survives a fork: start this one again in the child."""
-        was_running = self._thread is not None and not self._closed.is_set()
+    def _after_fork_in_child(self) -> Restart | None:
+        """Only the forking thread survives a fork: fresh events and lock (keeping whether it
+        was closed), and start this thread again in the child if it ran in the parent."""
+        closed = self._closed.is_set()
+        was_running = self._thread is not None and not closed
         self._wake = threading.Event()
+        self._closed = threading.Event()
+        if closed:
+            self._closed.set()
         self._lock = threading.Lock()
         self._thread = None
-        if was_running:
-            self.start()
+        return self.start if was_running else None
 
     def start(self) -> None:
         with self._lock:

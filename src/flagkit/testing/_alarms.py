@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from flagkit._fork import after_fork_in_child
 from flagkit._rollout.guard import AlarmState
 
 __all__ = ["StaticAlarms"]
@@ -26,6 +27,10 @@ class StaticAlarms:
         self._states = {n: AlarmState(n, v, wall()) for n, v in (states or {}).items()}
         self.fail_with: BaseException | None = None
         self.calls = 0
+        after_fork_in_child(self._after_fork_in_child)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.Lock()  # the rollout thread may have held it at the fork
 
     def set(self, name: str, value: str, *, since: float | None = None) -> None:
         """Put ``name`` in state ``value`` (OK, ALARM, INSUFFICIENT_DATA), stamped ``since``."""

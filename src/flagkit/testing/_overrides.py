@@ -32,6 +32,7 @@ from typing import Any
 from flagkit._client import Flags
 from flagkit._document.appconfig import check_state, load_document
 from flagkit._document.spec import FlagSpec, VariantSpec
+from flagkit._fork import after_fork_in_child
 from flagkit._snapshot import Snapshot, build_snapshot
 from flagkit._sources.base import Fetched, content_version
 
@@ -122,6 +123,10 @@ class FlagData:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._flags: dict[str, dict[str, Any]] = {}
+        after_fork_in_child(self._after_fork_in_child)
+
+    def _after_fork_in_child(self) -> None:
+        self._lock = threading.RLock()  # another thread may have held it at the fork
 
     def flag(self, key: str) -> FlagBuilder:
         """The builder for flag ``key`` (created as a disabled basic flag if new)."""
@@ -230,6 +235,10 @@ class _Overlays:
         self.layers: list[Snapshot] = []
         self.base: Snapshot = flags._base
         self.flags_ref = weakref.ref(flags)
+        after_fork_in_child(self._after_fork_in_child)
+
+    def _after_fork_in_child(self) -> None:
+        self.lock = threading.RLock()  # the poller's thread may have held it (on_swap) at fork
 
     def on_swap(self, old_version: str | None, new_version: str | None) -> None:
         """A change listener: the poller swapped in a new document; lay the overrides over it."""
@@ -280,6 +289,14 @@ class _Overlays:
 
 _registry: weakref.WeakKeyDictionary[Flags, _Overlays] = weakref.WeakKeyDictionary()
 _registry_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _registry_lock  # noqa: PLW0603 - the module's one lock, made afresh in a forked child
+    _registry_lock = threading.Lock()
+
+
+after_fork_in_child(_after_fork_in_child)
 
 
 def _overlays(flags: Flags) -> _Overlays:
