@@ -13,7 +13,7 @@ import contextlib
 import json
 import socket
 import threading
-from typing import Literal
+from typing import Any, Literal
 
 Behaviour = Literal["drip-body", "drip-headers", "endless-continue", "huge-body", "good"]
 
@@ -51,6 +51,25 @@ class HostileAppConfig:
         self.endpoint_url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
         self._accepting = threading.Thread(target=self._accept, name="hostile-accept", daemon=True)
         self._accepting.start()
+
+    def client(self) -> Any:
+        """A real boto3 client for this endpoint: one attempt per call, botocore's timeouts."""
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "appconfigdata",
+            endpoint_url=self.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # a fake for a fake server
+            config=Config(
+                retries={"mode": "standard", "total_max_attempts": 1},
+                connect_timeout=2,
+                read_timeout=5,  # each drip comes well within it: only a total deadline helps
+                proxies={},
+            ),
+        )
 
     # -- plumbing -------------------------------------------------------------------------
 

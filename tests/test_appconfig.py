@@ -549,32 +549,13 @@ def test_missing_boto3_extra_is_named() -> None:
 # -- hostile endpoints: the fetch deadline, close() and the size cap ------------------------
 
 
-def _hostile_client(server: HostileAppConfig) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "appconfigdata",
-        endpoint_url=server.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # a fake for a fake server
-        config=Config(
-            retries={"mode": "standard", "total_max_attempts": 1},
-            connect_timeout=2,
-            read_timeout=5,  # each drip comes well within it: only a total deadline helps
-            proxies={},
-        ),
-    )
-
-
 @pytest.mark.parametrize("behaviour", ["drip-body", "drip-headers", "endless-continue"])
 def test_a_dripping_endpoint_is_cut_off_at_the_fetch_deadline(behaviour: Behaviour) -> None:
     """One byte every 0.25 s (in the body, in a header, or as endless 100 Continue) never trips
     a per-read timeout; the total deadline ends the fetch, and the endpoint sees us hang up
     long before it would have stopped by itself."""
     with HostileAppConfig(behaviour, max_drips=120) as server:
-        client = _hostile_client(server)
+        client = server.client()
         source = AppConfigSource(APP, ENV, PROFILE, client=client)
         source.fetch_timeout = 1.0
         with pytest.raises(RetryableSourceError, match="deadline of 1 s"):
@@ -589,7 +570,7 @@ def test_after_a_cut_body_a_new_session_fetches_the_document() -> None:
     """The service counts a 200 as delivered, so a body cut short is fetched again through a
     new session (a next token would only ever answer "unchanged")."""
     with HostileAppConfig("drip-body", max_drips=120) as server:
-        client = _hostile_client(server)
+        client = server.client()
         source = AppConfigSource(APP, ENV, PROFILE, client=client)
         source.fetch_timeout = 1.0
         with Flags(source, start=False) as flags:
@@ -605,7 +586,7 @@ def test_close_wakes_a_blocked_fetch_and_leaks_no_thread() -> None:
     """Flags.close() closes the source first: the poller thread's fetch, blocked on a dripping
     body, ends at once, and the thread has ended when close() returns."""
     with HostileAppConfig("drip-body", max_drips=120) as server:
-        client = _hostile_client(server)
+        client = server.client()
         source = AppConfigSource(APP, ENV, PROFILE, client=client)  # deadline: 10 s
         flags = Flags(source, wait=0)
         thread = flags._poller._thread
@@ -625,7 +606,7 @@ def test_a_huge_body_is_read_only_to_the_cap() -> None:
     import tracemalloc
 
     with HostileAppConfig("huge-body", huge_bytes=32 * 1024 * 1024) as server:
-        client = _hostile_client(server)
+        client = server.client()
         source = AppConfigSource(APP, ENV, PROFILE, client=client)
         with Flags(source, start=False) as flags:
             tracemalloc.start()

@@ -116,13 +116,12 @@ class Refresher:
         """Start a refresh, or join the one in flight; returns it and whether it is new."""
         with self._lock:
             current = self._current
-            if self._live(current):
-                assert current is not None
+            if current is not None and self._live(current):
                 return current, False
-            if current is not None and not current.done.is_set():
-                self._abandon(current)
             attempt = Attempt(self.wall())
-            self._current = attempt
+            self._current = attempt  # first: the abandoned one must see it is no longer current
+        if current is not None and not current.done.is_set():
+            self._abandon(current)
         thread = threading.Thread(
             target=self._run,
             args=(attempt, backoff_cap),
