@@ -25,8 +25,8 @@ body, which is read in chunks and never past ``max_bytes + 1`` (see ``boto_deadl
 a blocked read is ended). The server's ``NextPollIntervalInSeconds`` is passed to the poller as
 ``poll_after`` and wins over local settings.
 
-botocore errors are classified here and only here, by error code (never by message text).
-boto3 is imported by this module only, and only when it must make a client.
+botocore errors are classified in ``appconfig_errors.py`` only, by error code (never by message
+text). boto3 is imported by this module only, and only when it must make a client.
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from flagkit._document.limits import MAX_DOCUMENT_BYTES
 from flagkit._exceptions import (
     DocumentError,
     MissingExtraError,
-    PermanentSourceError,
     RetryableSourceError,
     SourceError,
 )
@@ -50,18 +49,9 @@ from flagkit._exceptions import (
 from .base import Fetched, content_version
 
 try:
-    from botocore.exceptions import (
-        BotoCoreError,
-        ClientError,
-        ConnectionClosedError,
-        EndpointConnectionError,
-        NoCredentialsError,
-        NoRegionError,
-        PartialCredentialsError,
-    )
-    from botocore.exceptions import ConnectTimeoutError as BotoConnectTimeout
-    from botocore.exceptions import ReadTimeoutError as BotoReadTimeout
+    from botocore.exceptions import ClientError
 
+    from .appconfig_errors import TOO_EARLY, classify, token_problems
     from .boto_deadline import Deadline, instrument
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise MissingExtraError("aws", "boto3") from exc
@@ -74,79 +64,7 @@ DEFAULT_INTERVAL = 60.0  # observed service default when the response omits one
 DEFAULT_FETCH_TIMEOUT = 10.0  # see docs/polling.md: one hung attempt (2 s + 5 s) plus a retry
 DEFAULT_MAX_ATTEMPTS = 3  # as botocore's standard retry mode
 RETRY_BACKOFF = 0.25  # seconds: the first wait between attempts is up to this; it doubles
-_TOO_EARLY_FLOOR = 1.0  # a "too early" with a 0 s interval must not turn into a busy loop
 _CHUNK = 64 * 1024
-
-_RETRYABLE_CODES = {
-    "ThrottlingException": "throttled",
-    "Throttling": "throttled",
-    "TooManyRequestsException": "throttled",
-    "InternalServerException": "service error",
-    "ServiceUnavailable": "service unavailable",
-    "ServiceUnavailableException": "service unavailable",
-    "RequestTimeout": "request timeout",
-    "RequestTimeoutException": "request timeout",
-}
-_PERMANENT_CODES = {
-    "ResourceNotFoundException": "not found",
-    "AccessDeniedException": "access denied",
-    "AccessDenied": "access denied",
-    "UnrecognizedClientException": "credentials not recognised",
-    "InvalidSignatureException": "request signature refused",
-    "ExpiredTokenException": "AWS credentials expired",
-}
-_TOO_EARLY = "PollIntervalNotSatisfied"
-
-
-def _token_problems(exc: ClientError) -> set[str]:
-    """The ``ConfigurationToken`` problems of a BadRequestException (botocore model:
-    ``Details.InvalidParameters.<param>.Problem``, one of Corrupted, Expired,
-    PollIntervalNotSatisfied)."""
-    details = exc.response.get("Details") or {}
-    return {
-        str(p.get("Problem"))
-        for p in (details.get("InvalidParameters") or {}).values()
-        if isinstance(p, dict)
-    }
-
-
-def classify(exc: BaseException, *, what: str, interval: float) -> SourceError:
-    """Translate a botocore failure into flagkit's error tree (the one place that does)."""
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        code = str(error.get("Code", ""))
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        if code == "BadRequestException":
-            problems = _token_problems(exc)
-            if _TOO_EARLY in problems:
-                wait = max(interval, _TOO_EARLY_FLOOR)
-                return RetryableSourceError(
-                    f"{what}: polled too early; waiting {wait:g} s", retry_after=wait
-                )
-            if problems:
-                problem = "/".join(sorted(problems)).lower()
-                return RetryableSourceError(f"{what}: configuration token {problem}")
-            return PermanentSourceError(f"{what}: request refused ({code})")
-        if code in _RETRYABLE_CODES:
-            return RetryableSourceError(f"{what}: {_RETRYABLE_CODES[code]} ({code})")
-        if code in _PERMANENT_CODES:
-            extra = ""
-            if code == "ResourceNotFoundException":
-                resource = exc.response.get("ResourceType") or error.get("ResourceType")
-                extra = f"; missing {resource}" if resource else ""
-            return PermanentSourceError(f"{what}: {_PERMANENT_CODES[code]} ({code}){extra}")
-        if status >= 500 or status == 429:
-            return RetryableSourceError(f"{what}: HTTP {status} ({code or 'no code'})")
-        return PermanentSourceError(f"{what}: refused with {code or 'HTTP ' + str(status)}")
-    if isinstance(exc, (NoCredentialsError, PartialCredentialsError, NoRegionError)):
-        return PermanentSourceError(f"{what}: {type(exc).__name__}")
-    if isinstance(exc, (BotoReadTimeout, BotoConnectTimeout)):
-        return RetryableSourceError(f"{what}: timed out ({type(exc).__name__})")
-    if isinstance(exc, (EndpointConnectionError, ConnectionClosedError)):
-        return RetryableSourceError(f"{what}: connection failed ({type(exc).__name__})")
-    if isinstance(exc, BotoCoreError):
-        return RetryableSourceError(f"{what}: {type(exc).__name__}")
-    return RetryableSourceError(f"{what}: unexpected {type(exc).__name__}")
 
 
 class _TokenRefused(RetryableSourceError):
@@ -406,7 +324,7 @@ class AppConfigSource:
             elif (
                 token_call
                 and code == "BadRequestException"
-                and _TOO_EARLY not in _token_problems(exc)
+                and TOO_EARLY not in token_problems(exc)
             ):
                 self._token = None
                 return _TokenRefused(str(error))
