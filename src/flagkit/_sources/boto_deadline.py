@@ -87,10 +87,13 @@ class Deadline:
             _shutdown(dup)
 
     def forget(self) -> None:
-        """In a forked child: drop our descriptors without touching the parent's connections."""
-        with self._lock:
-            socks, self._socks = self._socks, []
-            self.reason = self.reason or "forked"
+        """In a forked child: drop our descriptors without touching the parent's connections.
+
+        No lock: the child has one thread, and the lock may have been held at the fork.
+        """
+        self._lock = threading.Lock()
+        socks, self._socks = self._socks, []
+        self.reason = self.reason or "forked"
         for sock in socks:
             sock.close()  # close() of a duplicate releases only this process's descriptor
 
