@@ -12,10 +12,13 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import ssl
 import threading
 from typing import Any, Literal
 
-Behaviour = Literal["drip-body", "drip-headers", "endless-continue", "huge-body", "good"]
+Behaviour = Literal[
+    "drip-body", "drip-headers", "endless-continue", "huge-body", "drip-handshake", "good"
+]
 
 GOOD_BODY = json.dumps({"checkout": {"enabled": True}}).encode()
 
@@ -31,8 +34,15 @@ class HostileAppConfig:
         drip_interval: float = 0.25,
         max_drips: int = 120,
         huge_bytes: int = 32 * 1024 * 1024,
+        tls: tuple[str, str] | None = None,
     ) -> None:
+        """``tls``: (certificate, key) files to serve HTTPS with; ``drip-handshake`` needs it."""
         self.behaviour = behaviour
+        self.cert = tls[0] if tls else None
+        self._tls: ssl.SSLContext | None = None
+        if tls is not None:
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls.load_cert_chain(*tls)
         self.hostile = hostile
         self.drip_interval = drip_interval
         self.max_drips = max_drips
@@ -48,7 +58,8 @@ class HostileAppConfig:
         self._threads: list[threading.Thread] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.05)
-        self.endpoint_url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        scheme = "https" if tls else "http"
+        self.endpoint_url = f"{scheme}://127.0.0.1:{self._listener.getsockname()[1]}"
         self._accepting = threading.Thread(target=self._accept, name="hostile-accept", daemon=True)
         self._accepting.start()
 
@@ -63,6 +74,7 @@ class HostileAppConfig:
             region_name="us-east-1",
             aws_access_key_id="testing",
             aws_secret_access_key="testing",  # a fake for a fake server
+            verify=self.cert or True,
             config=Config(
                 retries={"mode": "standard", "total_max_attempts": 1},
                 connect_timeout=2,
@@ -89,6 +101,20 @@ class HostileAppConfig:
 
     def _serve(self, conn: socket.socket) -> None:
         with contextlib.suppress(OSError), conn:
+            if self.behaviour == "drip-handshake":
+                conn.recv(65536)  # the ClientHello; then a TLS record header, a byte at a time
+                self._drip(conn, b"\x16")
+            elif self._tls is not None:
+                conn.settimeout(10)
+                with self._tls.wrap_socket(conn, server_side=True) as tls:
+                    tls.settimeout(None)
+                    self._answer(tls)
+            else:
+                self._answer(conn)
+
+    def _answer(self, conn: socket.socket) -> None:
+        """Answer the requests of one connection, the hostile way once its turn comes."""
+        with contextlib.suppress(OSError):
             reader = conn.makefile("rb")
             while not self._closing.is_set():
                 request = reader.readline()
@@ -160,7 +186,7 @@ class HostileAppConfig:
                 if conn.recv(1) == b"":  # FIN: the client shut the connection down
                     self.client_gone.set()
                     return
-            except TimeoutError:
+            except (TimeoutError, ssl.SSLWantReadError):
                 continue  # the interval passed: drip again
             except OSError:
                 self.client_gone.set()

@@ -622,3 +622,40 @@ def test_a_huge_body_is_read_only_to_the_cap() -> None:
         assert server.bytes_sent < 32 * 1024 * 1024
         assert peak < 8 * 1024 * 1024, peak
         client.close()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (made with the openssl command line)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    command = "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1"
+    san = "subjectAltName=IP:127.0.0.1"
+    subprocess.run(
+        ["openssl", *command.split(), "-keyout", key, "-out", cert, "-addext", san],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.mark.parametrize("behaviour", ["drip-handshake", "drip-body"])
+def test_the_deadline_cuts_tls_connections_too(
+    behaviour: Behaviour, certificate: tuple[str, str]
+) -> None:
+    """Over HTTPS (as AppConfig is reached), a TLS handshake dripped a byte at a time, or a
+    body dripped inside TLS, is cut off at the deadline as well."""
+    with HostileAppConfig(behaviour, max_drips=120, tls=certificate) as server:
+        client = server.client()
+        source = AppConfigSource(APP, ENV, PROFILE, client=client)
+        source.fetch_timeout = 1.0
+        with pytest.raises(RetryableSourceError, match="deadline of 1 s"):
+            source.fetch()
+        assert server.client_gone.wait(10)
+        assert not server.gave_up.is_set()
+        client.close()
