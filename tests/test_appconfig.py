@@ -215,6 +215,22 @@ def test_the_token_is_resent_after_a_timeout() -> None:
     assert len(srv.sessions) == 1
 
 
+def test_a_throttled_session_start_is_retried_in_the_same_fetch(
+    server: LocalAppConfigData, client: Any
+) -> None:
+    """StartConfigurationSession throttled or failing: retried within the fetch, and the one
+    session that starts is the only one."""
+    server.inject("throttle", operation="StartConfigurationSession")
+    server.inject("internal", operation="StartConfigurationSession")
+    source = AppConfigSource(APP, ENV, PROFILE, client=client)
+    with Flags(source, start=False) as flags:
+        assert flags.refresh() is True
+        assert flags.status().errors == 0
+    starts = [c.status for c in server.calls if c.operation == "StartConfigurationSession"]
+    assert starts == [429, 500, 201]
+    assert len(server.sessions) == 1 and source.sessions_started == 1
+
+
 def test_too_early_keeps_the_token_and_waits_the_interval(
     server: LocalAppConfigData, client: Any
 ) -> None:
