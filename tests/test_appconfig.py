@@ -559,7 +559,7 @@ def test_forked_child_polls_on_its_own(server: LocalAppConfigData) -> None:
 def test_missing_boto3_extra_is_named() -> None:
     """The MissingExtraError text gives the exact pip command."""
     err = flagkit.MissingExtraError("aws", "boto3")
-    assert "pip install 'flagkit[aws]'" in str(err)
+    assert "pip install 'flagkit-appconfig[aws]'" in str(err)
 
 
 # -- hostile endpoints: the fetch deadline, close() and the size cap ------------------------

@@ -17,6 +17,7 @@ import pytest
 from flagkit._cli.main import main, parse_attrs
 from flagkit._cli.schema import document_schema
 from flagkit._rules.bucketing import bucket
+from test_document import AWS_DATA_VIEW_RULES, AWS_RULES
 
 FLAG = "new-pricing-engine"
 STAFF = '(ends_with $email "@shop.example")'
@@ -206,9 +207,12 @@ def test_eval_typed_attribute(capsys: pytest.CaptureFixture[str], doc: Path) -> 
 
 
 def test_eval_missing_flag_exits_1(capsys: pytest.CaptureFixture[str], doc: Path) -> None:
-    code, out, _ = run(capsys, "eval", str(doc), "no-such-flag", "--user", "u1")
+    """An unknown flag exits 1 and lists the document's flags, as explain does."""
+    code, out, err = run(capsys, "eval", str(doc), "no-such-flag", "--user", "u1")
     assert code == 1
-    assert "FLAG_NOT_FOUND" in out
+    assert out == ""
+    assert "no flag 'no-such-flag' in the document (flags: " in err
+    assert "express-checkout" in err
 
 
 def test_eval_basic_flag(capsys: pytest.CaptureFixture[str], doc: Path) -> None:
@@ -334,6 +338,14 @@ def test_coverage_empty_ids_is_a_usage_error(
 # -- schema ------------------------------------------------------------------------------------
 
 
+def _ecma_search(pattern: str, text: str) -> bool:
+    """``pattern`` searched as ECMA-262 (JSON Schema's dialect) would: ``\\d`` is ASCII and a
+    final ``$`` is the end of the text, never before a trailing newline."""
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + "\\Z"
+    return re.search(pattern, text, re.ASCII) is not None
+
+
 class _Draft4:
     """Enough of a JSON Schema draft-4 validator to check the keywords our schema uses."""
 
@@ -363,10 +375,14 @@ class _Draft4:
             return False
         if "oneOf" in s and sum(self.ok(x, v) for x in s["oneOf"]) != 1:
             return False
+        if "not" in s and self.ok(s["not"], v):
+            return False
+        if "multipleOf" in s and isinstance(v, (int, float)) and v % s["multipleOf"]:
+            return False
         if isinstance(v, str):
             if len(v) > s.get("maxLength", 1 << 30) or len(v) < s.get("minLength", 0):
                 return False
-            if "pattern" in s and not re.search(s["pattern"], v):
+            if "pattern" in s and not _ecma_search(s["pattern"], v):
                 return False
         if isinstance(v, list):
             if len(v) > s.get("maxItems", 1 << 30) or len(v) < s.get("minItems", 0):
@@ -385,7 +401,7 @@ class _Draft4:
                     if not self.ok(s["properties"][k], x):
                         return False
                 for pat, ps in s.get("patternProperties", {}).items():
-                    if re.search(pat, k):
+                    if _ecma_search(pat, k):
                         matched = True
                         if not self.ok(ps, x):
                             return False
@@ -419,7 +435,7 @@ def test_schema_is_draft4_and_accepts_what_flagkit_accepts(
         {"version": "1", "flags": {"Bad Key": {}}},
         {"version": "1", "extra": 1},
         {"version": "1", "flags": {"f": {"attributes": {"a": {"constraints": {"type": "date"}}}}}},
-        {"version": "1", "values": {"f": {"_variants": []}}},
+        {"version": "1", "flags": {"f": {}}, "values": {"f": {"_variants": {}}}},
         {"version": "1", "values": {"f": {"enabled": "yes"}}},
         {"dark-mode": {"level": 3}},
         {"dark-mode": True},
@@ -444,6 +460,22 @@ def test_schema_refuses_what_flagkit_refuses(bad: dict[str, Any]) -> None:
         flagkit.validate(bad)
     schema = document_schema()
     assert not _Draft4(schema).ok(schema, bad)
+
+
+@pytest.mark.parametrize("rule", [r for r, (schema, _) in AWS_RULES.items() if schema])
+def test_schema_agrees_with_aws_rule(rule: str) -> None:
+    """`flagkit schema --form stored` accepts and refuses what AWS's schema does, rule by rule."""
+    schema = document_schema("stored")
+    for document, aws in AWS_RULES[rule][1]:
+        assert _Draft4(schema).ok(schema, document) is aws, (rule, document)
+
+
+@pytest.mark.parametrize("rule", list(AWS_DATA_VIEW_RULES))
+def test_data_view_schema_agrees_with_aws_rule(rule: str) -> None:
+    """`flagkit schema --form data-view` follows AWS's data-view schema, rule by rule."""
+    schema = document_schema("data-view")
+    for document, aws in AWS_DATA_VIEW_RULES[rule]:
+        assert _Draft4(schema).ok(schema, document) is aws, (rule, document)
 
 
 def test_schema_forms(capsys: pytest.CaptureFixture[str]) -> None:

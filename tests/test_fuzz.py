@@ -702,15 +702,18 @@ def test_ion_c_hang_example_is_refused_in_a_subprocess() -> None:
 # --- evaluation through the public API -------------------------------------------------------
 
 flag_keys = st.from_regex(r"[a-z][a-zA-Z0-9_-]{0,8}", fullmatch=True)
-variant_names = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=8)
+# AWS's customerDefinedName is ^[^\n]{1,64}$; an attribute value array is never empty
+variant_names = st.text(
+    st.characters(exclude_categories=("Cs",), exclude_characters="\n"), min_size=1, max_size=8
+)
 attr_names = st.sampled_from(["color", "limit", "ratio", "on", "tags", "ns"])
 attr_values = st.one_of(
     st.booleans(),
     st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(st.characters(exclude_categories=("Cs",)), max_size=20),
-    st.lists(st.text(max_size=5), max_size=3),
-    st.lists(st.integers(-5, 5) | st.floats(-1, 1), max_size=3),
+    st.lists(st.text(max_size=5), min_size=1, max_size=3),
+    st.lists(st.integers(-5, 5) | st.floats(-1, 1), min_size=1, max_size=3),
 )
 
 

@@ -9,15 +9,18 @@ evaluate promptly through the public API.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import pytest
 
 from flagkit import DocumentError, Flags, Reason, RuleError, StaticSource
+from flagkit import validate as flagkit_validate
 from flagkit._rules.parse import MAX_DEPTH
 from flagkit._snapshot import snapshot_from_bytes
 
@@ -144,10 +147,11 @@ def test_matches_pattern_re2_cannot_compile_is_refused_at_load(pattern: str, why
 
 
 def test_oversized_compiled_pattern_is_refused_at_load() -> None:
-    """A short pattern that compiles to a huge program is refused (RE2's memory budget)."""
+    """A short pattern that compiles to a huge program is refused (the program size limit)."""
     err = refused(matches_flag("(?i)[\\pL\\pN]{1000}"))
     assert isinstance(err, RuleError)
-    assert "over RE2's memory budget" in err.message
+    assert "pattern:: is too large" in err.message
+    assert "over the limit of 10,000 instructions" in err.message
 
 
 @pytest.mark.parametrize(
@@ -281,11 +285,18 @@ def test_absurdly_deep_rules_are_refused_without_recursing(rule: str) -> None:
 
 
 @pytest.mark.timeout(10)
-@pytest.mark.parametrize("body", [b"[" * 200_000, b'{"a":' * 200_000, b"[{" * 100_000])
-def test_absurdly_deep_json_is_a_document_error(body: bytes) -> None:
-    """JSON nested past the interpreter's recursion limit is refused as malformed JSON."""
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[" * 200_000, "nesting too deep at line 1 column 501"),
+        (b'{"a":' * 200_000, "nesting too deep at line 1 column 2501"),
+        (b"[{" * 100_000, "malformed JSON line 1 column 3"),  # '{' wants a key, not '['
+    ],
+)
+def test_absurdly_deep_json_is_a_document_error(body: bytes, message: str) -> None:
+    """JSON nested past the interpreter's recursion limit is refused, with the position."""
     err = refused(body, max_bytes=len(body))
-    assert "malformed JSON" in err.message
+    assert err.message == message
 
 
 @contextmanager
@@ -511,3 +522,240 @@ def test_null_is_refused_where_appconfig_allows_none(document: dict[str, Any], f
     err = refused(json.dumps(document))
     assert (err.flag, err.field, err.found) == ("f", field, "null")
     assert "leave an optional field out" in (err.expected or "")
+
+
+# --- what one document may make a load or an evaluation cost (flagkit.Limits) ------------------
+#
+# The documents are the ones benchmarks/document_limits.py times; here only the computed cost,
+# the refusal and memory under a resource limit are asserted, never wall time.
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `benchmarks` lives beside `src`, not inside the package
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import document_limits as hostile  # noqa: E402
+
+
+def _cost_refusal(body: bytes) -> DocumentError:
+    err = refused(body)
+    assert err.message == "the flag's evaluation cost is over its budget"
+    assert err.expected == "at most 20,000 steps per evaluation (Limits.max_flag_cost)"
+    return err
+
+
+def test_matches_amplification_is_refused_at_load_by_the_pattern_size_limit() -> None:
+    """Issue 19.2: 31 variants of 24 `[\\pL\\pN]{400}!` searches (seconds per evaluation)."""
+    err = refused(hostile.matches_amplification())
+    assert isinstance(err, RuleError)
+    assert (err.flag, err.field) == ("f", "values._variants[0].rule")
+    assert err.message == (
+        "pattern:: is too large: its RE2 program is over the limit of 10,000 instructions "
+        f"at position {err.rule.index('pattern::') + len('pattern::')}"
+    )
+
+
+def test_eq_chains_are_refused_at_the_variant_that_passes_the_flag_budget() -> None:
+    """Issue 19.2: 31 variants of 16 KiB `eq` chains; each chain costs 1,092 steps."""
+    err = _cost_refusal(hostile.eq_chains())
+    # 32 variant steps + 18 chains of 1,092 = 19,688; the 19th chain passes 20,000
+    assert (err.flag, err.field) == ("f", "values._variants[18].rule")
+    assert err.found is not None and err.found.startswith("20,001 steps by position ")
+
+
+def test_contains_chains_are_refused_within_the_first_variant() -> None:
+    """Issue 19.2: a `contains` walks a context list, counted as 100 elements (101 steps)."""
+    err = _cost_refusal(hostile.contains_chains())
+    assert (err.flag, err.field) == ("f", "values._variants[0].rule")
+
+
+def test_each_operator_scan_and_pattern_position_is_counted() -> None:
+    """The cost model (docs/security.md): 1 per operator, +100 per list walk, +32 per position."""
+    snapshot = snapshot_from_bytes(
+        hostile.multi_flag(
+            [
+                '(eq $a "x")',  # 1
+                '(and (eq $a 1) (contains $t "x"))',  # 1 + 1 + 101
+                '(in "x" $t)',  # 101
+                "(in $a [1, 2, 3])",  # 1: a set lookup
+                '(matches in::$ua pattern::"abc")',  # 1 + 32 x 7 positions (RE2's program)
+                '(matches in::$ua pattern::"[\\\\pL\\\\pN]")',  # 1 + 32 x 14: not 1,346 UTF-8
+            ]
+        )
+    )
+    flag = snapshot.flags["f"]
+    assert [r.cost for r in flag.rules if r is not None] == [1, 103, 101, 1, 225, 449]
+    assert flag.cost == 7 + 1 + 103 + 101 + 1 + 225 + 449  # a step per variant tried
+    basic = snapshot_from_bytes(json.dumps({"f": {"enabled": True}}))
+    assert basic.flags["f"].cost == 1
+
+
+def test_a_document_at_the_flag_budget_is_accepted_and_evaluates() -> None:
+    """Just under the budget loads; the costliest flag still answers (and never raises)."""
+    snapshot = snapshot_from_bytes(hostile.matches_at_cost_limit())
+    flag = snapshot.flags["f"]
+    assert flag.cost == 19_363 <= 20_000
+    assert flag.select("u1", {"ua": "a" * 600 + "!"}).name == "v0"
+    assert flag.select("u1", {"ua": "a" * 599 + "!"}).name == "default"
+
+
+def test_the_budget_is_configurable_and_a_refusal_keeps_the_last_good_document() -> None:
+    """Polling(limits=...) raises the budget; under the default, the old snapshot serves."""
+    from flagkit import Fetched, Limits, Polling
+
+    good = json.dumps({"f": {"enabled": True}}).encode()
+    costly = hostile.contains_chains()
+
+    class Documents:  # a source that serves its documents one per fetch
+        def __init__(self, *bodies: bytes) -> None:
+            self.bodies = list(bodies)
+
+        def fetch(self) -> Fetched:
+            body = self.bodies.pop(0)
+            return Fetched(body, version=str(len(self.bodies)), poll_after=30.0)
+
+    with Flags(Documents(good, costly), start=False) as flags:
+        assert flags.refresh()
+        assert not flags.refresh()
+        status = flags.status()
+        assert status.rejected == 1 and status.version == "1"
+        assert status.last_error is not None and "Limits.max_flag_cost" in status.last_error
+        assert flags.enabled("f") is True
+    generous = Polling(limits=Limits(max_flag_cost=10_000_000))
+    with Flags(Documents(good, costly), polling=generous, start=False) as flags:
+        assert flags.refresh() and flags.refresh()
+        assert flags.status().rejected == 0
+        assert flags.variant("f", None, {"tags": ["t0"]}) == "v0"
+
+
+def test_limits_are_positive_ints_with_a_readable_repr() -> None:
+    from flagkit import Limits
+
+    assert repr(Limits()) == (
+        "Limits(max_flags=25000, max_flag_cost=20000, max_pattern_size=10000, "
+        "max_pattern_total=200000)"
+    )
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match=r"Limits\.max_flags must be a positive int"):
+            Limits(max_flags=bad)  # type: ignore[arg-type]
+
+
+def test_validate_and_explain_print_the_flag_cost(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`flagkit validate` names the costliest flag; `flagkit explain` prints the flag's cost."""
+    from flagkit._cli.main import main
+
+    path = tmp_path / "doc.json"
+    path.write_bytes(hostile.matches_at_cost_limit())
+    assert main(["validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "costliest flag: 'f', at most 19363 steps per evaluation (limit 20,000;" in out
+    assert main(["explain", str(path), "f", "--user", "u1", "--attr", "ua=x"]) == 0
+    assert "cost: at most 19,363 steps per evaluation" in capsys.readouterr().out
+
+
+# Issue 19.4: patterns
+
+
+def test_patterns_are_compiled_without_re2s_module_cache() -> None:
+    """Nothing a snapshot compiled outlives it in re2's process-wide LRU cache."""
+    import re2
+
+    cache = re2._Regexp._make  # re2.compile's cache: up to 128 programs of up to 8 MiB each
+    before = cache.cache_info().currsize
+    document = constrained({"type": "string", "pattern": "^[a-z]{3}-x1$"}, "abc-x1")
+    document["values"]["g"] = matches_flag("^[0-9]{5}-y1$")["values"]["f"]
+    document["flags"]["g"] = {}
+    snapshot = snapshot_from_bytes(json.dumps(document))
+    assert snapshot.flags["g"].select(None, {"name": "12345-y1"}).name == "hit"
+    assert cache.cache_info().currsize == before
+
+
+def _limited(builder: str, headroom_mib: int) -> subprocess.CompletedProcess[str]:
+    """Load ``hostile.<builder>()`` in a child whose address space may grow ``headroom_mib``."""
+    code = f"""
+import resource, sys
+sys.path[:0] = [{str(ROOT)!r}, {str(ROOT / "src")!r}]
+import re2
+from benchmarks import document_limits as hostile
+from flagkit import DocumentError
+from flagkit._snapshot import snapshot_from_bytes
+body = hostile.{builder}()
+snapshot_from_bytes(hostile.multi_flag(['(matches in::$x pattern::"warm")']))  # imports
+with open("/proc/self/status") as f:
+    size = next(int(line.split()[1]) for line in f if line.startswith("VmSize:")) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (size + {headroom_mib} * 2**20, resource.RLIM_INFINITY))
+try:
+    snapshot_from_bytes(body)
+except DocumentError as exc:
+    print("refused:", exc)
+else:
+    print("accepted")
+"""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=100, check=False
+    )
+
+
+@pytest.mark.timeout(110)
+def test_the_650_byte_pattern_document_loads_within_64_mib() -> None:
+    """Issue 19.4: 8 patterns of 537,000 instructions took 114 MiB; now refused at the first."""
+    child = _limited("constraint_patterns", headroom_mib=64)
+    assert child.returncode == 0, child.stderr[-500:]
+    assert child.stdout.startswith("refused: flag 'f', field 'flags.attributes.a0")
+    assert "pattern is too large: its RE2 program is over the limit of 10,000" in child.stdout
+
+
+def test_patterns_over_the_document_total_are_refused_where_the_total_passes() -> None:
+    """Constraint and rule patterns share one total; each counts at least 250 instructions."""
+    from flagkit import Limits
+
+    document = constrained({"type": "string", "pattern": "^c1$"}, "c1")
+    document["flags"]["f"]["attributes"]["more"] = {
+        "constraints": {"type": "string", "pattern": "^c2$"}
+    }
+    document["flags"]["g"] = {}
+    document["values"]["g"] = {
+        "_variants": [
+            *(
+                {"name": f"v{i}", "enabled": True, "rule": f'(matches in::$a pattern::"^m{i}$")'}
+                for i in range(3)
+            ),
+            {"name": "off", "enabled": False},
+        ]
+    }
+    body = json.dumps(document)
+    assert len(snapshot_from_bytes(body, limits=Limits(max_pattern_total=1250)).flags) == 2
+    err = refused(body, limits=Limits(max_pattern_total=1000))
+    assert (err.flag, err.field) == ("g", "values._variants[2].rule")
+    assert "the document's patterns reach 1,250 RE2 program instructions" in err.message
+    assert "over the limit of 1,000" in err.message
+
+
+# Issue 19.5: flag count
+
+
+def test_a_document_of_more_flags_than_the_limit_is_refused_before_validation() -> None:
+    """106,496 empty definitions (958 KB) took 3.4 s and 192 MiB; AWS accepts them."""
+    for body in (hostile.empty_flags(), hostile.data_view_at_limit(25_001)):
+        err = refused(body)
+        assert err.message == "too many flags"
+        assert err.expected == "at most 25,000 flags (Limits.max_flags)"
+    assert refused(hostile.empty_flags()).found == "106,496 flags"
+
+
+def test_the_flag_limit_is_configurable() -> None:
+    from flagkit import Limits
+
+    body = json.dumps({"a": {"enabled": True}, "b": {"enabled": False}, "c": {"enabled": True}})
+    assert flagkit_validate(body, limits=Limits(max_flags=3)) == 3
+    with pytest.raises(DocumentError, match="at most 2 flags"):
+        flagkit_validate(body, limits=Limits(max_flags=2))
+
+
+@pytest.mark.timeout(110)
+def test_958_kb_of_empty_definitions_is_refused_within_96_mib() -> None:
+    """Issue 19.5: the load itself, measured under a resource limit in a child process."""
+    child = _limited("empty_flags", headroom_mib=96)
+    assert child.returncode == 0, child.stderr[-500:]
+    assert child.stdout.startswith("refused: too many flags")

@@ -501,9 +501,9 @@ ERRORS = [
     # checker: operators and arity
     ("(foo 1)", 1, "unknown operator 'foo'"),
     ("(EQ $x 1)", 1, "unknown operator 'EQ'"),
-    ("(and $x)", 5, "boolean expression"),
-    ("(not true)", 5, "boolean expression"),
-    ("(or (eq $x 1) [1])", 14, "boolean expression"),
+    ("(or (eq $x 1) [1])", 14, "needs true or false"),
+    ("(and 5)", 5, "or a boolean, found an integer"),
+    ('(not "true")', 5, "or a boolean, found a string"),
     ("(not (eq $x 1) (eq $x 2))", 15, "exactly 1 argument"),
     ("(not)", 0, "exactly 1 argument"),
     ("(and)", 0, "at least 1 argument"),
@@ -525,15 +525,15 @@ ERRORS = [
     ("(exists)", 0, "needs key::"),
     # operand types
     ("(eq $x [1])", 7, "found a list"),
-    ("(eq $x (eq $y 1))", 7, "found an s-expression"),
-    ("(eq $x $y)", 7, "two context references"),
     ("(eq 1 2)", 4, "two literals"),
-    ('(gt $x "a")', 7, "found a string"),
-    ("(lte $x true)", 8, "found a boolean"),
+    ("(eq (gt $x 1) 5)", 14, "with a boolean, found an integer"),
+    ('(gt 2024-01 (exists key::"a"))', 4, "with a boolean, found a timestamp"),
+    ("(begins_with $x (eq $y 1))", 16, "must be a string, found an s-expression"),
+    ("(contains $x (eq $y 1))", 13, "must be a literal, found an s-expression"),
+    ("(matches in::$x pattern::$p)", 25, "pattern:: must be a string"),
     ('(begins_with "a" $x)', 13, "must be a context reference"),
     ("(ends_with $x 1)", 14, "must be a string, found an integer"),
     ("(contains $x [1])", 13, "must be a literal, found a list"),
-    ("(contains $x $y)", 13, "must be a literal"),
     ("(contains 1 $y)", 10, "must be a context reference"),
     ('(in $x "abc")', 7, "use (contains"),
     ("(in $x $y)", 7, "needs a list"),
@@ -678,6 +678,12 @@ CORPUS = [
     '(in $userId ["a"])',
     '(eq $userId "a")',
     '(not (and (eq $k 1) (or (eq $j "x") (gt $k 2) (contains $j "y"))))',
+    "(eq $k $j)",
+    "(gte $k $userId)",
+    '(lt $k "m")',
+    "(contains $k $j)",
+    "(ends_with $k $j)",
+    '(and $k (not $j) (eq (gt $j 1) (exists key::"k")))',
 ]
 COMPILED = [compile_rule(text, flag_key=FLAG) for text in CORPUS]
 
@@ -693,6 +699,76 @@ COMPILED = [compile_rule(text, flag_key=FLAG) for text in CORPUS]
 def test_no_input_makes_test_raise(user_id: object, attributes: dict[str, Any] | None) -> None:
     for rule in COMPILED:
         assert type(rule.test(user_id, attributes)) is bool
+
+
+# --- operands that are context values or expressions (UG-mvops: "Operand values can be either
+# static, such as a literal number or string, or variable, such as the value found in a context
+# or the result of another expression") ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rule", "attributes", "expected"),
+    [
+        # two context values compare as the first kind both read as: number, timestamp, bool, text
+        ("(eq $a $b)", {"a": "65", "b": 65}, True),
+        ("(eq $a $b)", {"a": "065", "b": "65.0"}, True),
+        ("(eq $a $b)", {"a": "x", "b": "x"}, True),
+        ("(eq $a $b)", {"a": "x", "b": "X"}, False),
+        ("(eq $a $b)", {"a": "true", "b": True}, True),
+        ("(eq $a $b)", {"a": 1, "b": True}, False),
+        ("(eq $a $b)", {"a": "x"}, False),
+        ("(eq $a $b)", {"a": None, "b": None}, False),
+        ("(eq $a $b)", {"a": [1], "b": [1]}, False),
+        ("(gt $a $b)", {"a": "10", "b": "9"}, True),
+        ("(gt $a $b)", {"a": "b", "b": "a10"}, True),
+        ("(lt $a $b)", {"a": "2024-01-31", "b": "2024-02"}, True),
+        ("(lt $a $b)", {"a": dt.datetime(2024, 1, 1), "b": "2024-01-01T00:00:01Z"}, True),
+        ("(gt $a $b)", {"a": True, "b": False}, True),
+        ("(gt $a $b)", {"a": 5, "b": "five"}, False),
+        ("(eq $userId $owner)", {"userId": "u1", "owner": "u1"}, True),
+        # ordering against a string or boolean literal
+        ('(gt $v "1.2")', {"v": "1.3"}, True),
+        ('(gt $v "1.2")', {"v": "1.10"}, False),
+        ('(lte "b" $v)', {"v": "c"}, True),
+        ("(gt $v false)", {"v": "true"}, True),
+        ("(gte $v true)", {"v": False}, False),
+        # an expression's result (true or false) as an operand
+        ("(eq (gt $age 18) false)", {"age": 12}, True),
+        ("(eq (gt $age 18) false)", {}, True),
+        ("(eq false (gt $age 18))", {"age": 40}, False),
+        ('(eq $beta (exists key::"country"))', {"beta": "true", "country": "DE"}, True),
+        ('(eq $beta (exists key::"country"))', {"beta": "false"}, True),
+        ('(eq (exists key::"a") (exists key::"b"))', {}, True),
+        ('(gt (exists key::"a") (exists key::"b"))', {"a": 1}, True),
+        # context values and boolean literals as operands of and/or/not
+        ('(and $beta (eq $plan "pro"))', {"beta": "true", "plan": "pro"}, True),
+        ('(and $beta (eq $plan "pro"))', {"beta": "yes", "plan": "pro"}, False),
+        ("(not $beta)", {}, True),
+        ("(or false $beta)", {"beta": True}, True),
+        ("(and true)", {}, True),
+        # a prefix, suffix or substring taken from the context
+        ("(begins_with $email $prefix)", {"email": "ann@x.io", "prefix": "ann"}, True),
+        ("(ends_with $email $domain)", {"email": "ann@x.io", "domain": "y.io"}, False),
+        ("(contains $code $part)", {"code": "BIGWIN", "part": "WIN"}, True),
+        ("(contains $roles $role)", {"roles": ["user", "admin"], "role": "admin"}, True),
+        ("(contains $ids $id)", {"ids": ["7", "8"], "id": 8}, True),
+        ("(contains $roles $role)", {"roles": ["user"]}, False),
+    ],
+)
+def test_operands_may_be_context_values_or_expressions(
+    rule: str, attributes: dict[str, Any], expected: bool
+) -> None:
+    """What AWS's grammar accepts as an operand compiles, with the semantics docs/rules.md gives."""
+    assert check(rule, attributes, attributes.get("userId")) is expected
+
+
+@settings(max_examples=200)
+@given(values, values)
+def test_comparing_two_context_values_is_symmetric(a: object, b: object) -> None:
+    """(eq $a $b) is (eq $b $a), and (lt $a $b) is (gt $b $a), whatever the values."""
+    ctx = {"a": a, "b": b}
+    assert check("(eq $a $b)", ctx) is check("(eq $b $a)", ctx)
+    assert check("(lt $a $b)", ctx) is check("(gt $b $a)", ctx)
 
 
 # fmt: off
@@ -804,3 +880,28 @@ def test_docs_examples_hold(rule: str, context: str, expected: bool) -> None:
     ctx = json.loads(context) if context else None
     user_id = ctx.pop("userId", None) if ctx else None
     assert check(rule, ctx, user_id) is expected
+
+
+def test_compiling_stops_at_the_operator_that_passes_the_budget() -> None:
+    """OverBudget carries the count and the position where it passed; under it, no error."""
+    from flagkit._rules.compile import OverBudget
+
+    text = '(or (eq $a "x") (contains $t "y") (eq $a "z"))'
+    assert compile_rule(text, flag_key=FLAG, budget=104).cost == 104  # 1 + 1 + (1 + 100) + 1
+    with pytest.raises(OverBudget) as info:
+        compile_rule(text, flag_key=FLAG, budget=102)
+    assert info.value.cost == 103
+    assert info.value.position == text.index("(contains")
+
+
+def test_a_pattern_used_twice_in_a_load_is_compiled_once_and_counted_once() -> None:
+    """Patterns memoises per load: one program, one share of the total, each use still costs."""
+    from flagkit._rules.closures import PATTERN_FLOOR, Patterns
+
+    patterns = Patterns(max_size=10_000, max_total=10 * PATTERN_FLOOR)
+    text = '(and (matches in::$a pattern::"^ab$") (matches in::$b pattern::"^ab$"))'
+    rule = compile_rule(text, flag_key=FLAG, patterns=patterns)
+    assert patterns.total == PATTERN_FLOOR
+    one = compile_rule('(matches in::$a pattern::"^ab$")', flag_key=FLAG).cost
+    assert rule.cost == 1 + 2 * one
+    assert rule.test(None, {"a": "ab", "b": "ab"}) and not rule.test(None, {"a": "ab", "b": "x"})

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._client import Flags, FlagsView
+from ._document.limits import Limits
 from ._exceptions import (
     DocumentError,
     FlagkitError,
@@ -55,6 +56,7 @@ __all__ = [
     "Flags",
     "FlagsView",
     "GuardStatus",
+    "Limits",
     "MissingExtraError",
     "PermanentSourceError",
     "Polling",
@@ -75,15 +77,33 @@ __version__ = "0.1.0.dev0"
 
 
 def validate(
-    document: dict[str, Any] | str | bytes, *, content_type: str = "application/json"
+    document: dict[str, Any] | str | bytes,
+    *,
+    content_type: str = "application/json",
+    limits: Limits | None = None,
 ) -> int:
-    """Validate and compile a document; returns the number of flags, raises DocumentError."""
+    """Validate and compile a document; returns the number of flags, raises DocumentError.
+
+    ``limits`` are the :class:`Limits` to hold it to (by default, the defaults a client uses).
+    """
     import json
 
     from ._snapshot import snapshot_from_bytes
 
-    body = json.dumps(document).encode() if isinstance(document, dict) else document
-    return len(snapshot_from_bytes(body, content_type=content_type).flags)
+    if isinstance(document, dict):
+        try:
+            body: str | bytes = json.dumps(document, allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise DocumentError(
+                "document is not JSON", expected="JSON values only", found=str(exc)
+            ) from exc
+    elif isinstance(document, str | bytes | bytearray):
+        body = bytes(document) if isinstance(document, bytearray) else document
+    else:
+        raise DocumentError(
+            "not a document", expected="a dict, str or bytes", found=type(document).__name__
+        )
+    return len(snapshot_from_bytes(body, content_type=content_type, limits=limits).flags)
 
 
 def __getattr__(name: str) -> Any:

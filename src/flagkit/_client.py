@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import _misses
 from ._poller import Poller, Polling, Status
 from ._snapshot import EMPTY, FlagGuard, Snapshot, overlay
 from ._sources.base import Source
@@ -35,6 +36,18 @@ Listener = Callable[[str | None, str | None], None]
 RolloutListener = Callable[["RolloutEvent"], None]
 
 _NOT_READY = "no flags document has been loaded yet"
+
+
+def _not_a_source(source: object) -> str:
+    """The TypeError for ``Flags(x)`` with something that is not a source, with the fix."""
+    found = type(source).__name__
+    if isinstance(source, str | os.PathLike):
+        fix = f"flagkit.Flags(flagkit.FileSource({str(source)!r}))"
+    elif isinstance(source, dict | bytes | bytearray):
+        fix = "flagkit.Flags(flagkit.StaticSource(document))"
+    else:
+        fix = "flagkit.Flags(flagkit.AppConfigSource(application, environment, profile))"
+    return f"Flags() takes a source (an object with fetch()), not {found}; for example: {fix}"
 
 
 def _as_context(attributes: Any) -> dict[str, Any] | None:
@@ -94,9 +107,13 @@ class _Evaluating:
     ) -> bool:
         """Whether ``flag`` is on for this user; ``default`` on any problem (never raises)."""
         try:
-            # A flag whose answer is the same for everyone is stored as the bool itself, and a
-            # missing flag yields ``default``: neither costs a call.
-            fn = self._snapshot.enabled_fns.get(flag, default)
+            # A flag whose answer is the same for everyone is stored as the bool itself: no
+            # call. A missing flag is the KeyError path, off the path of every known flag.
+            try:
+                fn = self._snapshot.enabled_fns[flag]
+            except KeyError:
+                _misses.unknown_flag(self._snapshot, flag)
+                return default
             if fn is True or fn is False:
                 return fn
             if attributes is not None and type(attributes) is not dict:
@@ -113,8 +130,10 @@ class _Evaluating:
     ) -> str | None:
         """The chosen variant's name; None for basic flags and on any problem."""
         try:
-            compiled = self._snapshot.flags.get(flag)
+            snap = self._snapshot
+            compiled = snap.flags.get(flag)
             if compiled is None:
+                _misses.unknown_flag(snap, flag)
                 return None
             if attributes is not None and type(attributes) is not dict:
                 attributes = _as_context(attributes)
@@ -251,6 +270,7 @@ class _Evaluating:
                 )
             compiled = snap.flags.get(flag)
             if compiled is None:
+                _misses.unknown_flag(snap, flag)
                 return EvaluationDetails(
                     flag,
                     default,
@@ -280,24 +300,28 @@ class _Evaluating:
                     flag, default, Reason.DEFAULT, outcome.name, None, None, version
                 )
             else:
+                message = f"flag {flag!r} has no attribute {attribute!r}"
+                _misses.warn(flag, "attribute", message)
                 return EvaluationDetails(
                     flag,
                     default,
                     Reason.ERROR,
                     outcome.name,
                     ErrorCode.FLAG_NOT_FOUND,
-                    f"flag {flag!r} has no attribute {attribute!r}",
+                    message,
                     version,
                 )
             checked = _CHECKS[kind](value)
             if checked is _MISMATCH:
+                message = f"expected {kind}, found {type(value).__name__}"
+                _misses.warn(flag, "type", f"flag {flag!r} attribute {attribute!r}: {message}")
                 return EvaluationDetails(
                     flag,
                     default,
                     Reason.ERROR,
                     outcome.name,
                     ErrorCode.TYPE_MISMATCH,
-                    f"expected {kind}, found {type(value).__name__}",
+                    message,
                     version,
                 )
             return EvaluationDetails(
@@ -364,6 +388,8 @@ class Flags(_Evaluating):
         wall: Callable[[], float] = time.time,
         start: bool = True,
     ) -> None:
+        if not callable(getattr(source, "fetch", None)):
+            raise TypeError(_not_a_source(source))
         self._snapshot = EMPTY
         self._base = EMPTY  # the document's snapshot, before the guard's decisions
         self._guard = guard

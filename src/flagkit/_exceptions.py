@@ -38,6 +38,8 @@ class DocumentError(FlagkitError):
     Attributes name the place precisely so that tools (``flagkit validate``) can point at it:
     ``flag`` (the flag key, or None for document-level problems), ``field`` (a dotted path
     inside the flag, e.g. ``_variants[2].rule``), ``expected`` and ``found`` (short text).
+    When a document has several problems found together, this error describes the first and
+    ``problems`` holds the others, each a DocumentError of its own.
     """
 
     def __init__(
@@ -48,8 +50,10 @@ class DocumentError(FlagkitError):
         field: str | None = None,
         expected: str | None = None,
         found: str | None = None,
+        problems: tuple[DocumentError, ...] = (),
     ) -> None:
         self.flag = flag
+        self.problems = problems
         self.field = field
         self.expected = expected
         self.found = found
@@ -110,4 +114,6 @@ class MissingExtraError(FlagkitError, ImportError):
     """An optional dependency is missing; the message gives the exact install command."""
 
     def __init__(self, extra: str, module: str) -> None:
-        super().__init__(f"{module!r} is not installed; run: pip install 'flagkit[{extra}]'")
+        super().__init__(
+            f"{module!r} is not installed; run: pip install 'flagkit-appconfig[{extra}]'"
+        )

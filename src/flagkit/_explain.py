@@ -4,7 +4,7 @@ The answer itself comes from the compiled flag (``CompiledFlag.select`` and each
 ``CompiledRule.test``), so an explanation cannot disagree with what ``Flags`` serves. To show
 *why*, each rule is parsed again with ``_rules.parse`` and every sub-expression is compiled on its
 own by the same ``Compiler`` the loader uses, then evaluated for the same context. For each
-``split`` the bucket is computed with ``_bucketing.bucket`` and set against the threshold
+``split`` the bucket is computed with ``_rules.bucketing.bucket`` and set against the threshold
 ``pct_units(pct)``: the reference form of the decision the compiled closure makes.
 """
 
@@ -57,6 +57,7 @@ class Explanation:
     ramp: str | None = None  # the ramp's step now, the next one, and this context's bucket
     guard: str | None = None  # what the alarm guard is doing to the flag
     version: str | None = None
+    cost: int = 0  # the most steps one evaluation of the flag takes (CompiledFlag.cost)
 
     def __str__(self) -> str:
         return format_explanation(self, version=self.version)
@@ -73,6 +74,7 @@ class Explanation:
             "values": dict(self.chosen.values),
             "ramp": self.ramp,
             "guard": self.guard,
+            "cost": self.cost,
             "variants": [
                 {
                     "index": v.index,
@@ -275,6 +277,7 @@ def explain(
         ramp=_ramp_line(compiled, user_id, attributes, at, user_key),
         guard=_guard_line(compiled),
         version=version,
+        cost=compiled.cost,
     )
 
 
@@ -313,4 +316,6 @@ def format_explanation(exp: Explanation, *, version: str | None) -> str:
     name = f"variant {c.name!r}" if c.name is not None else "the flag's state"
     values = f", values {_show(dict(c.values))}" if c.values else ""
     out.append(f"result: {name}, enabled {str(c.enabled).lower()}, reason {c.reason.value}{values}")
+    steps = "step" if exp.cost == 1 else "steps"
+    out.append(f"cost: at most {exp.cost:,} {steps} per evaluation (docs/security.md)")
     return "\n".join(out)

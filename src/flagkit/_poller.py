@@ -18,7 +18,6 @@ inherited snapshot, gets fresh locks and events, asks the source to drop per-pro
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import random
@@ -28,15 +27,16 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._backup import read_backup, write_backup
 from ._exceptions import DocumentError, PermanentSourceError, RetryableSourceError, SourceError
 from ._fork import after_fork_in_child
 from ._snapshot import Snapshot, snapshot_from_bytes
 
 if TYPE_CHECKING:
     from ._rollout.guard import GuardStatus
-from ._document.limits import MAX_DOCUMENT_BYTES
+from ._document.limits import MAX_DOCUMENT_BYTES, Limits
 from ._sources.base import Fetched, Source, content_version
 
 __all__ = ["Poller", "Polling", "Status"]
@@ -50,7 +50,9 @@ class Polling:
 
     ``interval`` is used when the source gives no advice of its own; a source's advice (for
     AppConfig, ``NextPollIntervalInSeconds``) wins. ``jitter`` adds up to that fraction of the
-    interval, never less, so a poll is never early.
+    interval, never less, so a poll is never early. ``max_bytes`` (the size cap, checked before
+    parsing) and ``limits`` (flags, evaluation cost and patterns, see :class:`Limits`) refuse a
+    document; the last good one keeps serving.
     """
 
     interval: float = 30.0
@@ -59,6 +61,7 @@ class Polling:
     backoff_cap: float = 60.0
     permanent_retry: float = 300.0
     max_bytes: int = MAX_DOCUMENT_BYTES
+    limits: Limits = field(default_factory=Limits)  # what one document may cost to load and use
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +99,6 @@ class _Counters:
 def _refusal(exc: DocumentError) -> str:
     """The refusal for logs and status: where and why, without ``found`` (it may quote a value)."""
     return str(DocumentError(exc.message, flag=exc.flag, field=exc.field, expected=exc.expected))
-
-
-_BACKUP_HEADER_MAX = 4096  # the "flagkit-backup 1 {...}" line before the document
 
 
 class Poller:
@@ -322,6 +322,7 @@ class Poller:
                 version=fetched.version,
                 user_key=self.user_key,
                 max_bytes=self.polling.max_bytes,
+                limits=self.polling.limits,
                 wall=self._wall,
             )
         except DocumentError as exc:
@@ -361,61 +362,36 @@ class Poller:
     # -- last-good backup -----------------------------------------------------------------
 
     def _write_backup(self, fetched: Fetched) -> None:
-        path = self.backup_path
-        if path is None or fetched.body is None:
-            return
-        import json
-
-        header = json.dumps({"version": fetched.version, "content_type": fetched.content_type})
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        # O_EXCL (after clearing a leftover of ours): a file or symlink someone planted at the
-        # temporary name makes the write fail instead of being followed or overwritten.
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        try:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            fd = os.open(tmp, flags, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(b"flagkit-backup 1 " + header.encode() + b"\n" + fetched.body)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except OSError as exc:
-            log.warning("flagkit: cannot write backup %s: %s", str(path), exc.strerror)
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+        if self.backup_path is not None:
+            write_backup(self.backup_path, fetched)
 
     def load_backup(self) -> bool:
-        """Serve the last good document from disk, if there is a sound one."""
+        """Serve the last good document from disk, if there is a sound one (never raises)."""
         path = self.backup_path
-        if path is None or not path.exists():
+        if path is None:
             return False
-        import json
-
-        limit = self.polling.max_bytes + _BACKUP_HEADER_MAX
+        fetched = read_backup(path, self.polling.max_bytes)
+        if fetched is None:
+            return False
         try:
-            with path.open("rb") as fh:
-                raw = fh.read(limit + 1)  # never more than the size cap allows
-            if len(raw) > limit:
-                raise ValueError(f"larger than the {self.polling.max_bytes}-byte size cap")
-            head, _, body = raw.partition(b"\n")
-            if not head.startswith(b"flagkit-backup 1 "):
-                raise ValueError("not a flagkit backup")
-            meta: dict[str, Any] = json.loads(head[len(b"flagkit-backup 1 ") :])
-            fetched = Fetched(
-                body, str(meta.get("content_type") or "application/json"), meta.get("version")
-            )
             snapshot = snapshot_from_bytes(
-                body,
+                fetched.body or b"",
                 content_type=fetched.content_type,
                 version=fetched.version,
                 user_key=self.user_key,
                 max_bytes=self.polling.max_bytes,
+                limits=self.polling.limits,
                 wall=self._wall,
             )
-        except (OSError, ValueError, DocumentError) as exc:
-            why = _refusal(exc) if isinstance(exc, DocumentError) else exc
-            log.warning("flagkit: ignoring unusable backup %s: %s", str(path), why)
+        except DocumentError as exc:
+            log.warning("flagkit: ignoring unusable backup %s: %s", str(path), _refusal(exc))
+            return False
+        except Exception as exc:  # a bad backup must not stop start-up, whatever it holds
+            log.warning(
+                "flagkit: ignoring unusable backup %s: internal error %s",
+                str(path),
+                type(exc).__name__,
+            )
             return False
         snapshot = replace(snapshot, meta={"from_backup": True})
         return self._publish(snapshot)

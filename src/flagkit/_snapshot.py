@@ -25,10 +25,11 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from ._document.limits import Limits, check_flag_count
 from ._document.spec import FlagSpec, VariantSpec
 from ._exceptions import DocumentError, RuleError
-from ._rules.closures import hasher
-from ._rules.compile import CompiledRule, compile_rule
+from ._rules.closures import Patterns, hasher
+from ._rules.compile import CompiledRule, OverBudget, compile_rule
 from ._types import Reason
 
 if TYPE_CHECKING:  # loaded when a document is built, not at ``import flagkit``
@@ -43,6 +44,7 @@ __all__ = [
     "Snapshot",
     "build_snapshot",
     "overlay",
+    "patterns_for",
 ]
 
 Predicate = Callable[[Any, "dict[str, Any] | None"], bool]
@@ -73,6 +75,8 @@ class CompiledFlag:
     rollout: Rollout | None = None  # its ramp and alarms (the flagkit-* attributes)
     off: Outcome | None = None  # served outside the ramp: the default variant (or off)
     guard: FlagGuard | None = None  # set on the copies an alarm-guard overlay makes
+    # the most steps one evaluation takes: a step per variant tried, plus each rule's cost
+    cost: int = 0
 
     @property
     def ramp(self) -> Ramp | None:
@@ -139,14 +143,27 @@ def build_snapshot(
     version: str | None,
     user_key: str = "userId",
     wall: Callable[[], float] = time.time,
+    limits: Limits | None = None,
+    patterns: Patterns | None = None,
 ) -> Snapshot:
-    """Compile every flag; a rule error names the flag and the variant."""
+    """Compile every flag; a rule error names the flag and the variant.
+
+    ``limits`` (by default :class:`Limits`' defaults) refuses a document of too many flags, a
+    flag whose evaluation could cost more than ``max_flag_cost`` steps, and patterns past their
+    size limits. ``patterns`` is the load's pattern compiler when the document stage has already
+    compiled constraint patterns with it, so that every pattern counts towards one total.
+    """
     from ._document.settings import split_rollout
 
+    limits = limits or _DEFAULT_LIMITS
+    check_flag_count(len(specs), limits)
+    patterns = patterns or patterns_for(limits)
     flags: dict[str, CompiledFlag] = {}
     for spec in specs:
         plain, rollout = split_rollout(spec, user_key=user_key)
-        flags[spec.key] = _compile_flag(plain, user_key, rollout, wall)
+        flags[spec.key] = _compile_flag(
+            plain, user_key, rollout, wall, budget=limits.max_flag_cost, patterns=patterns
+        )
     return Snapshot(
         flags=flags,
         enabled_fns=_enabled_fns(flags),
@@ -154,6 +171,14 @@ def build_snapshot(
         user_key=user_key,
         wall=wall,
     )
+
+
+_DEFAULT_LIMITS = Limits()
+
+
+def patterns_for(limits: Limits) -> Patterns:
+    """A pattern compiler for one load, held to ``limits``' pattern size limits."""
+    return Patterns(max_size=limits.max_pattern_size, max_total=limits.max_pattern_total)
 
 
 def _enabled_fns(flags: Mapping[str, CompiledFlag]) -> dict[str, Predicate | bool]:
@@ -212,11 +237,17 @@ def _compile_flag(
     rollout: Rollout | None = None,
     wall: Callable[[], float] = time.time,
     offset: float = 0.0,
+    *,
+    budget: int | None = None,
+    patterns: Patterns | None = None,
 ) -> CompiledFlag:
     rules: list[CompiledRule | None] = []
     outcomes: list[Outcome] = []
+    cost = len(spec.variants)  # first match: every variant may be tried
     for i, variant in enumerate(spec.variants):
-        rule = _compile_variant_rule(spec, i, variant, user_key)
+        rule = _compile_variant_rule(spec, i, variant, user_key, cost, budget, patterns)
+        if rule is not None:
+            cost += rule.cost
         rules.append(rule)
         if not spec.multi_variant:
             reason = Reason.STATIC
@@ -257,6 +288,7 @@ def _compile_flag(
         spec=spec,
         rollout=rollout,
         off=off,
+        cost=cost,
     )
 
 
@@ -296,12 +328,29 @@ def _gated(
 
 
 def _compile_variant_rule(
-    spec: FlagSpec, i: int, variant: VariantSpec, user_key: str
+    spec: FlagSpec,
+    i: int,
+    variant: VariantSpec,
+    user_key: str,
+    spent: int,
+    budget: int | None,
+    patterns: Patterns | None,
 ) -> CompiledRule | None:
     if variant.rule is None:
         return None
+    left = None if budget is None else budget - spent
     try:
-        return compile_rule(variant.rule, flag_key=spec.key, user_key=user_key)
+        return compile_rule(
+            variant.rule, flag_key=spec.key, user_key=user_key, budget=left, patterns=patterns
+        )
+    except OverBudget as exc:
+        raise DocumentError(
+            "the flag's evaluation cost is over its budget",
+            flag=spec.key,
+            field=f"values._variants[{i}].rule",
+            expected=f"at most {budget:,} steps per evaluation (Limits.max_flag_cost)",
+            found=f"{spent + exc.cost:,} steps by position {exc.position} of this rule",
+        ) from None
     except RuleError as exc:
         raise RuleError(
             exc.message.rsplit(" at position ", 1)[0],
@@ -413,10 +462,13 @@ def snapshot_from_bytes(
     user_key: str = "userId",
     max_bytes: int | None = None,
     wall: Callable[[], float] = time.time,
+    limits: Limits | None = None,
 ) -> Snapshot:
     """Parse, validate and compile one document; raises DocumentError (and only that)."""
     from ._document.appconfig import DEFAULT_MAX_BYTES, load_document, parse_json
 
+    limits = limits or _DEFAULT_LIMITS
+    patterns = patterns_for(limits)  # constraint and rule patterns count towards one total
     limit = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
     media = content_type.split(";", 1)[0].strip().lower()
     if media in {"application/ion", "text/ion"}:
@@ -428,11 +480,13 @@ def snapshot_from_bytes(
 
         return load_snapshot(body, version=version, max_bytes=limit)
     elif media in {"application/json", "", "application/octet-stream", "text/plain"}:
-        specs = load_document(parse_json(body, max_bytes=limit))
+        specs = load_document(parse_json(body, max_bytes=limit), limits=limits, patterns=patterns)
     else:
         raise DocumentError(
             "unsupported content type",
             expected="application/json or application/ion",
             found=repr(content_type),
         )
-    return build_snapshot(specs, version=version, user_key=user_key, wall=wall)
+    return build_snapshot(
+        specs, version=version, user_key=user_key, wall=wall, limits=limits, patterns=patterns
+    )

@@ -24,7 +24,7 @@ object     ``{"enabled": ..., <attributes>}``      an array or object attribute
 The targeting key becomes flagkit's ``user_id`` and the attributes its context. Reasons and
 error codes are flagkit's own, which are named as OpenFeature names them; resolvers never
 raise: errors come back as details with an ``error_code`` (the SDK returns the caller's
-default). Requires ``pip install 'flagkit[openfeature]'``.
+default). Requires ``pip install 'flagkit-appconfig[openfeature]'``.
 """
 
 from __future__ import annotations

@@ -548,7 +548,7 @@ def test_client_without_boto3_names_the_extra(
     server: LocalAppConfigData, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "boto3", None)
-    with pytest.raises(MissingExtraError, match=r"flagkit\[aws\]"):
+    with pytest.raises(MissingExtraError, match=r"flagkit-appconfig\[aws\]"):
         server.client()
 
 

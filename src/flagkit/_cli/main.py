@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from flagkit import __version__
+from flagkit._document.limits import MAX_FLAG_COST
 from flagkit._exceptions import DocumentError, MissingExtraError
 
 from .report import describe_error
@@ -128,6 +130,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"{args.file}: ok: {_n(len(flags), 'flag')} ({multi} multi-variant, {_n(rules, 'rule')}), "
         f"version {snapshot.version}"
     )
+    if flags:
+        costliest = max(flags.values(), key=lambda f: f.cost)
+        print(
+            f"  costliest flag: {costliest.key!r}, at most {_n(costliest.cost, 'step')} per "
+            f"evaluation (limit {MAX_FLAG_COST:,}; docs/security.md)"
+        )
     return OK
 
 
@@ -135,10 +143,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from flagkit._client import FlagsView
 
     snapshot = load_snapshot(args.file, args.user_key, args.at)
+    compiled = _compiled(snapshot, args.flag)  # an unknown flag: the list of flags, exit 1
     attrs = parse_attrs(args.attr)
     details = FlagsView(snapshot).details(args.flag, args.user, attrs)
-    compiled = snapshot.flags.get(args.flag)
-    values = dict(compiled.select(args.user, attrs).values) if compiled is not None else {}
+    values = dict(compiled.select(args.user, attrs).values)
     if args.json:
         print(
             json.dumps(
@@ -159,7 +167,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{details.flag_key} = {json.dumps(details.value)}")
         if details.variant is not None:
             print(f"  variant: {details.variant}")
-        elif compiled is not None:
+        else:
             print("  variant: none (a basic flag)")
         print(f"  reason:  {details.reason.value}")
         if details.error_code is not None:
@@ -196,7 +204,13 @@ def read_ids(path: str, user_key: str) -> list[tuple[str, dict[str, Any]]]:
     Blank lines and lines starting with ``#`` are skipped.
     """
     out: list[tuple[str, dict[str, Any]]] = []
-    text = read_bytes(path).decode("utf-8", "replace")
+    data = read_bytes(path)
+    if b"\x00" in data:
+        raise CliError(f"{path}: binary data (a NUL byte at offset {data.index(0)}), not ids")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{path}: not UTF-8 text (byte {exc.start}), not ids") from exc
     for n, line in enumerate(text.splitlines(), 1):
         line = line.strip()  # noqa: PLW2901 - the stripped line is the line
         if not line or line.startswith("#"):
@@ -307,6 +321,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # -- the parser ----------------------------------------------------------------------------------
 
 
+_FILE_HELP = "a flags document: AppConfig's stored form or data view (.json), or Ion (.ion)"
+_USER_KEY_HELP = "the context key --user stands for in rules (default: userId)"
+_AT_HELP = "evaluate ramps at this instant (ISO 8601 with a zone; default: now)"
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
@@ -314,7 +333,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _context_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", metavar="FILE", help="a flags document (.json, or .ion)")
+    p.add_argument("file", metavar="FILE", help=_FILE_HELP)
     p.add_argument("flag", metavar="FLAG", help="the flag key")
     p.add_argument("--user", metavar="ID", help="the user id ($userId in rules)")
     p.add_argument(
@@ -332,39 +351,79 @@ def build_parser() -> argparse.ArgumentParser:
         description="flagkit: in-process feature flags for AWS AppConfig.",
         epilog="Exit status: 0 ok; 1 document refused, flag missing or evaluation error; "
         "2 usage problem. Start with: flagkit demo",
+        allow_abbrev=False,  # `--at` must never be taken for `--attr`
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"flagkit {__version__} (distribution flagkit-appconfig)",
     )
     parser.add_argument(
         "--user-key",
         default="userId",
         metavar="KEY",
-        help="the context key --user stands for in rules (default: userId)",
+        help=_USER_KEY_HELP,
     )
     parser.add_argument(
         "--at",
         type=parse_at,
         default=None,
         metavar="TIME",
-        help="evaluate ramps at this instant (ISO 8601 with a zone; default: now)",
+        help=_AT_HELP,
+    )
+    # --user-key and --at may also follow the command (`flagkit eval f.json x --at ...`);
+    # SUPPRESS keeps a value given before the command when none is given after it.
+    common = _Parser(add_help=False, allow_abbrev=False)
+    common.add_argument("--user-key", default=argparse.SUPPRESS, metavar="KEY", help=_USER_KEY_HELP)
+    common.add_argument(
+        "--at", type=parse_at, default=argparse.SUPPRESS, metavar="TIME", help=_AT_HELP
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("validate", help="check a document; precise errors, exit 1 if refused")
-    p.add_argument("file", metavar="FILE")
+    def command(name: str, summary: str, example: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name,
+            help=summary,
+            description=summary[0].upper() + summary[1:] + ".",
+            epilog=f"example:\n  {example}",
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            parents=[common],
+            allow_abbrev=False,
+        )
+
+    p = command(
+        "validate",
+        "check a document; precise errors, exit 1 if refused",
+        "flagkit validate flags.json",
+    )
+    p.add_argument("file", metavar="FILE", help=_FILE_HELP)
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("eval", help="evaluate a flag for one user: value, variant, reason")
+    p = command(
+        "eval",
+        "evaluate a flag for one user: value, variant, reason",
+        "flagkit eval flags.json new-pricing-engine --user u-42 --attr plan=pro",
+    )
     _context_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("explain", help="why: each variant's rule, each split's bucket")
+    p = command(
+        "explain",
+        "why: each variant's rule, each split's bucket",
+        "flagkit explain flags.json new-pricing-engine --user u-42 --attr email=a@shop.example",
+    )
     _context_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("coverage", help="the share of a list of ids each variant gets")
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("flag", metavar="FLAG")
+    p = command(
+        "coverage",
+        "the share of a list of ids each variant gets",
+        "flagkit coverage flags.json new-pricing-engine --ids users.txt",
+    )
+    p.add_argument("file", metavar="FILE", help=_FILE_HELP)
+    p.add_argument("flag", metavar="FLAG", help="the flag key")
     p.add_argument(
         "--ids",
         required=True,
@@ -375,7 +434,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_coverage)
 
-    p = sub.add_parser("schema", help="print a JSON Schema (draft 4) of accepted documents")
+    p = command(
+        "schema",
+        "print a JSON Schema (draft 4) of accepted documents",
+        "flagkit schema --form stored > flags.schema.json",
+    )
     p.add_argument(
         "--form",
         choices=("any", "stored", "data-view", "rollout-attributes"),
@@ -385,7 +448,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_schema)
 
-    p = sub.add_parser("serve", help="a local AppConfigData service that serves a file")
+    p = command(
+        "serve",
+        "a local AppConfigData service that serves a file",
+        "flagkit serve --file flags.json --port 2773",
+    )
     p.add_argument("--file", required=True, metavar="FILE", help="re-published when it changes")
     p.add_argument("--port", type=int, default=2773, help="TCP port (default 2773; 0: any free)")
     p.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
@@ -400,7 +467,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("demo", help="walk a release end to end on a local AppConfigData")
+    p = command(
+        "demo",
+        "walk a release end to end on a local AppConfigData",
+        "flagkit demo --users 5000",
+    )
     p.add_argument("--users", type=int, default=20_000, help="population size (default 20000)")
     p.add_argument("--poll-interval", type=int, default=1, help="seconds (default 1)")
     p.set_defaults(func=cmd_demo)

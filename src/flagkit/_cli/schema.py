@@ -10,6 +10,11 @@ flagkit's progressive-delivery settings (``flagkit-ramp``, ``flagkit-alarms``, .
 ``_document.settings``) are ordinary attribute values to AppConfig; the schema names each with its
 own shape, wherever attribute values can sit.
 
+The models follow AWS's own feature-flag schema (draft-07) rule by rule (docs/documents.md,
+"Parity with AppConfig"); where draft 4 words a rule differently, the model says so with
+``WithJsonSchema`` or ``json_schema_extra`` (an integer bound is ``multipleOf: 1``, since draft
+4's ``integer`` refuses ``1.0``), so the schema stays derived.
+
 A schema cannot say everything: that the default variant comes last without a rule, that rule
 text parses, that attribute values meet their definitions' constraints. ``flagkit validate``
 checks all of it; the schema is the first line of defence at deployment time.

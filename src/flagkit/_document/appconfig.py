@@ -29,14 +29,16 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
     model_validator,
 )
 
 from flagkit._exceptions import DocumentError
-from flagkit._rules.closures import PatternError, compile_pattern
+from flagkit._rules.closures import PatternError, Patterns, PatternTooLarge
 from flagkit._rules.parse import MAX_RULE_CHARS
 
-from .limits import MAX_DOCUMENT_BYTES
+from .limits import MAX_DOCUMENT_BYTES, Limits, check_flag_count
 from .spec import FlagSpec, VariantSpec
 
 __all__ = [
@@ -50,7 +52,7 @@ __all__ = [
 DEFAULT_MAX_BYTES = MAX_DOCUMENT_BYTES  # one definition, in .limits (light to import)
 KEY_PATTERN = r"^[a-z][a-zA-Z\d_-]{0,63}$"
 MAX_ATTRIBUTES = 25
-MAX_VARIANTS = 32
+MAX_VARIANTS = 32  # the Ion retrieval form's cap (ion.py); the stored form has none (_FlagValue)
 MAX_STRING = 1024
 
 
@@ -64,16 +66,58 @@ def _ascii_key(key: str) -> str:
 
 Key = Annotated[str, StringConstraints(pattern=KEY_PATTERN), AfterValidator(_ascii_key)]
 AttrString = Annotated[str, StringConstraints(max_length=MAX_STRING)]
-AttrValue = bool | int | float | AttrString | list[AttrString] | list[int | float]
+# AWS's attributeValue is a oneOf whose two array branches both match [], so an empty array is
+# refused; an array must be all strings or all numbers (user guide, feature flag type reference).
+AttrValue = (
+    bool
+    | int
+    | float
+    | AttrString
+    | Annotated[list[AttrString], Field(min_length=1)]
+    | Annotated[list[int | float], Field(min_length=1)]
+)
+# customerDefinedName: "^[^\n]{1,64}$" (flag and variant names alike)
+Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\n]*$")]
+Description = Annotated[str, StringConstraints(max_length=1024)]
 
 
-def _re2_compiles(pattern: str) -> str:
-    """A constraint pattern is compiled by RE2 (linear time) at load, or refused with why."""
+def _whole(value: int | float) -> int:
+    # AWS's schema is draft-07, where "integer" means any number with a zero fractional part:
+    # 1.0 is an integer there (draft 4 said otherwise), so 1.0 is accepted and read as 1.
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("Input should be an integer (a number without a fractional part)")
+        return int(value)
+    return value
+
+
+# In ``flagkit schema`` (draft 4, whose "integer" refuses 1.0) this is a number that is a
+# multiple of 1.
+WholeNumber = Annotated[
+    int | float,
+    AfterValidator(_whole),
+    WithJsonSchema({"type": "number", "multipleOf": 1}),
+]
+
+
+def _re2_compiles(pattern: str, info: ValidationInfo) -> str:
+    """A constraint pattern is compiled by RE2 (linear time) at load, or refused with why.
+
+    It is compiled by the load's :class:`Patterns` (the validation context), which counts it
+    towards the document's pattern limits and keeps the program for the value checks.
+    """
     try:
-        compile_pattern(pattern)
+        _patterns(info.context).compile(pattern)
+    except PatternTooLarge as exc:
+        raise ValueError(f"pattern is too large: {exc}") from exc
     except PatternError as exc:
         raise ValueError(f"pattern is not a valid regular expression: {exc}") from exc
     return pattern
+
+
+def _patterns(context: Any) -> Patterns:
+    found = context.get("patterns") if isinstance(context, dict) else None
+    return found if isinstance(found, Patterns) else Patterns()
 
 
 Pattern = Annotated[str, StringConstraints(max_length=1024), AfterValidator(_re2_compiles)]
@@ -178,6 +222,29 @@ def _path_to(data: Any, target: object) -> list[int | str] | None:
     return None
 
 
+_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _too_deep(text: str, limit: int = 500) -> tuple[int, int, int]:
+    """Where nesting first passes ``limit`` (else its deepest point): line, column, depth.
+
+    Only for the error message after ``json.loads`` ran out of stack: one scan, strings skipped.
+    """
+    depth = deepest = at = 0
+    for m in _BRACKETS.finditer(text):
+        mark = m.group()
+        if mark in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest, at = depth, m.start()
+            if depth > limit:
+                break
+        elif mark in "]}":
+            depth -= 1
+    line = text.count("\n", 0, at) + 1
+    return line, at - (text.rfind("\n", 0, at) + 1) + 1, deepest
+
+
 def parse_json(body: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     """Parse a JSON document strictly; raises DocumentError, never anything else."""
     size = len(body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body)
@@ -196,13 +263,26 @@ def parse_json(body: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
         text = body
     if text.startswith("\ufeff"):
         text = text[1:]
+    if not text.strip():
+        raise DocumentError(
+            "empty document",
+            expected="a JSON object",
+            found=f"{size} bytes of nothing" if size else "0 bytes",
+        )
     try:
         return json.loads(
             text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant, parse_float=_finite
         )
     except DocumentError as exc:
         raise _located(text, exc) from None
-    except (ValueError, RecursionError) as exc:
+    except RecursionError as exc:
+        line, column, depth = _too_deep(text)
+        raise DocumentError(
+            f"nesting too deep at line {line} column {column}",
+            expected="objects and arrays nested at most a few hundred levels",
+            found=f"more than {depth - 1} levels" if depth > 500 else f"{depth} levels",
+        ) from exc
+    except ValueError as exc:
         where = (
             f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
         )
@@ -221,16 +301,23 @@ class _NumberConstraint(BaseModel):
     model_config = _STRICT
     type: Literal["number"]
     required: bool = False
-    minimum: int | None = None
-    maximum: int | None = None
+    minimum: WholeNumber | None = None
+    maximum: WholeNumber | None = None
 
 
 class _StringConstraint(BaseModel):
-    model_config = _STRICT
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"not": {"required": ["pattern", "enum"]}},  # AWS's own wording
+    )
     type: Literal["string"]
     required: bool = False
     pattern: Pattern | None = None
-    enum: Annotated[list[AttrString | int], Field(max_length=100)] | None = None
+    # AWS writes "maxLength": 100 on this array; JSON Schema applies maxLength to strings only,
+    # so the service's validator takes any number of items, and so does flagkit.
+    enum: list[AttrString | WholeNumber] | None = None
 
     @model_validator(mode="after")
     def _pattern_or_enum(self) -> _StringConstraint:
@@ -239,25 +326,15 @@ class _StringConstraint(BaseModel):
         return self
 
 
-class _ElementNumber(BaseModel):
-    model_config = _STRICT
-    type: Literal["number"]
-    minimum: int | None = None
-    maximum: int | None = None
-
-
-class _ElementString(BaseModel):
-    model_config = _STRICT
-    type: Literal["string"]
-    pattern: Pattern | None = None
-    enum: Annotated[list[AttrString | int], Field(max_length=100)] | None = None
-
-
 class _ArrayConstraint(BaseModel):
     model_config = _STRICT
     type: Literal["array"]
     required: bool = False
-    elements: Annotated[_ElementNumber | _ElementString, Field(discriminator="type")] | None = None
+    # AWS's elementConstraints reuse numberConstraints and stringConstraints whole, "required"
+    # included (it is accepted there and means nothing: an element is present by definition).
+    elements: (
+        Annotated[_NumberConstraint | _StringConstraint, Field(discriminator="type")] | None
+    ) = None
 
 
 class _BooleanConstraint(BaseModel):
@@ -275,21 +352,21 @@ _Constraint = Annotated[
 class _AttributeDef(BaseModel):
     model_config = _STRICT
     constraints: _Constraint | None = None
-    description: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    description: Description | None = None
 
 
 class _Deprecation(BaseModel):
     model_config = _STRICT
-    status: Literal["planned"]
+    # Neither field is required in AWS's schema; "date" has format "date", which draft-07
+    # treats as an annotation, so any string is taken.
+    status: Literal["planned"] | None = None
     date: str | None = None
 
 
 class _FlagDef(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, populate_by_name=True)
-    name: (
-        Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\n]*$")] | None
-    ) = None
-    description: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    name: Name | None = None
+    description: Description | None = None
     created_at: str | None = Field(default=None, alias="_createdAt")
     updated_at: str | None = Field(default=None, alias="_updatedAt")
     deprecation: _Deprecation | None = Field(default=None, alias="_deprecation")
@@ -300,9 +377,10 @@ class _FlagDef(BaseModel):
 
 class _Variant(BaseModel):
     model_config = _STRICT
-    name: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    name: Name
     enabled: bool
-    rule: Annotated[str, StringConstraints(min_length=1, max_length=MAX_RULE_CHARS)] | None = None
+    # AWS sets no minimum length: an empty rule is read as no rule (see _stored_flag)
+    rule: Annotated[str, StringConstraints(max_length=MAX_RULE_CHARS)] | None = None
     attributeValues: Annotated[dict[Key, AttrValue], Field(max_length=MAX_ATTRIBUTES)] = Field(
         default_factory=dict
     )
@@ -314,9 +392,9 @@ class _FlagValue(BaseModel):
     enabled: bool | None = None
     created_at: str | None = Field(default=None, alias="_createdAt")
     updated_at: str | None = Field(default=None, alias="_updatedAt")
-    variants: Annotated[list[_Variant], Field(min_length=1, max_length=MAX_VARIANTS)] | None = (
-        Field(default=None, alias="_variants")
-    )
+    # AWS writes "maxLength": 32 on this array, which JSON Schema does not apply to arrays: the
+    # service's schema takes any number of variants (and none), so flagkit does too.
+    variants: list[_Variant] | None = Field(default=None, alias="_variants")
 
 
 class _StoredDocument(BaseModel):
@@ -327,7 +405,16 @@ class _StoredDocument(BaseModel):
 
 
 class _DataViewFlag(BaseModel):
-    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+    # AWS's data-view schema says maxProperties 25 with "enabled" counted, while its stored
+    # schema allows 25 attributes, which the service then serves beside "enabled": the pages
+    # disagree, and flagkit takes 25 attributes plus "enabled" (check_state), so that no view
+    # the service makes is refused.
+    model_config = ConfigDict(
+        strict=True,
+        extra="allow",
+        frozen=True,
+        json_schema_extra={"maxProperties": MAX_ATTRIBUTES + 1},
+    )
     __pydantic_extra__: dict[Key, AttrValue]
     enabled: bool
 
@@ -351,24 +438,62 @@ def _render_path(parts: Sequence[int | str]) -> str:
 _TAGS = {"number", "string", "array", "boolean"}
 
 
+# pydantic reports an attribute value that fits no member of AttrValue once per member, each
+# located under the member's tag; those reports are one problem.
+_VALUE_TAGS = frozenset(
+    {"bool", "int", "float", "constrained-str", "list[constrained-str]", "list[union[int,float]]"}
+)
+ATTR_VALUE_EXPECTED = (
+    "a string (at most 1024 characters), a number, a boolean, "
+    "or a non-empty array of all strings or all numbers"
+)
+
+
+def _problem(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """Where a problem is: the location up to the AttrValue member that reported it."""
+    for i, part in enumerate(loc):
+        if part in _VALUE_TAGS:
+            return loc[:i]
+    return loc
+
+
 def _translate(exc: ValidationError, *, data_view: bool) -> DocumentError:
+    """One DocumentError for the first problem; every other one rides along in ``problems``."""
     errors = exc.errors(include_url=False)
-    first = errors[0]
+    distinct: dict[tuple[int | str, ...], Any] = {}
+    for error in errors:
+        distinct.setdefault(_problem(error["loc"]), error)
+    first, *others = (_one(e, data_view=data_view) for e in distinct.values())
+    if others:
+        first = DocumentError(
+            f"{first.message} (and {len(others)} more problem(s))",
+            flag=first.flag,
+            field=first.field,
+            expected=first.expected,
+            found=first.found,
+            problems=tuple(others),
+        )
+    return first
+
+
+def _one(error: Any, *, data_view: bool) -> DocumentError:
+    expected = _expected(error)
+    raw = error["loc"]
+    if raw and raw[-1] == "bool":  # the first member of AttrValue
+        expected = ATTR_VALUE_EXPECTED
     loc = [
         p
-        for p in first["loc"]
+        for p in raw
         if not (isinstance(p, str) and (p in _TAGS or p.startswith(("list[", "function-"))))
     ]
     loc = [p for p in loc if p not in {"bool", "int", "float", "str", "constrained-str"}]
     flag, field = _place(loc, data_view=data_view)
-    found = first.get("input")
-    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     return DocumentError(
-        f"invalid value{more}",
+        "invalid value",
         flag=flag,
         field=_render_path(field) or None,
-        expected=_expected(first),
-        found=_excerpt(found),
+        expected=expected,
+        found=_excerpt(error.get("input")),
     )
 
 
@@ -392,6 +517,8 @@ def _expected(error: Mapping[str, Any]) -> str:
         return msg.replace("Input should be ", "")
     if kind == "union_tag_invalid":
         return msg.replace("Input tag", "a known 'type'; tag")
+    if kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
     return msg[0].lower() + msg[1:] if msg else kind
 
 
@@ -411,14 +538,26 @@ def detect_format(data: Any) -> Literal["stored", "data_view"]:
     return "data_view"
 
 
-def load_document(data: Any) -> tuple[FlagSpec, ...]:
-    """Validate a parsed JSON document (either form) and normalise it."""
+def load_document(
+    data: Any, *, limits: Limits | None = None, patterns: Patterns | None = None
+) -> tuple[FlagSpec, ...]:
+    """Validate a parsed JSON document (either form) and normalise it.
+
+    ``limits.max_flags`` is checked before any flag is validated; constraint patterns are
+    compiled by ``patterns`` (the load's, shared with the rule compiler) or a fresh one.
+    """
     if not isinstance(data, dict):
         raise DocumentError(
             "not a flags document", expected="a JSON object", found=type(data).__name__
         )
+    limits = limits or Limits()
+    if patterns is None:
+        patterns = Patterns(max_size=limits.max_pattern_size, max_total=limits.max_pattern_total)
     if detect_format(data) == "stored":
-        return _load_stored(data)
+        flags = data.get("flags")
+        check_flag_count(len(flags) if isinstance(flags, dict) else 0, limits)
+        return _load_stored(data, patterns)
+    check_flag_count(len(data), limits)
     return _load_data_view(data)
 
 
@@ -524,7 +663,7 @@ def _items(node: Any) -> Any:
     return node.items() if isinstance(node, dict) else ()
 
 
-def _load_stored(data: dict[str, Any]) -> tuple[FlagSpec, ...]:
+def _load_stored(data: dict[str, Any], patterns: Patterns) -> tuple[FlagSpec, ...]:
     # AppConfig's schema allows null nowhere: an optional field is left out, never nulled
     # (pydantic's `X | None` fields would let an explicit null through).
     null = _null_path(data)
@@ -538,7 +677,7 @@ def _load_stored(data: dict[str, Any]) -> tuple[FlagSpec, ...]:
             found="null",
         )
     try:
-        doc = _StoredDocument.model_validate(data)
+        doc = _StoredDocument.model_validate(data, context={"patterns": patterns})
     except ValidationError as exc:
         raise _translate(exc, data_view=False) from exc
     for key in doc.values:
@@ -553,19 +692,24 @@ def _load_stored(data: dict[str, Any]) -> tuple[FlagSpec, ...]:
     specs = []
     for key, definition in doc.flags.items():
         value = doc.values.get(key)
-        specs.append(_stored_flag(key, definition, value))
+        specs.append(_stored_flag(key, definition, value, patterns))
     return tuple(specs)
 
 
-def _stored_flag(key: str, definition: _FlagDef, value: _FlagValue | None) -> FlagSpec:
+def _stored_flag(
+    key: str, definition: _FlagDef, value: _FlagValue | None, patterns: Patterns
+) -> FlagSpec:
     attrs = definition.attributes
     names = frozenset(attrs)
     if value is None:
         only = VariantSpec(name=None, enabled=False, rule=None, values=_freeze({}))
         return FlagSpec(key, (only,), names, multi_variant=False)
     extra = value.__pydantic_extra__ or {}
-    if value.variants is None:
-        _check_values(key, "values", attrs, extra, enforce_required=bool(value.enabled))
+    if not value.variants:
+        # an empty _variants passes AWS's schema, though UG-mvconc says every multi-variant
+        # flag has a default variant: the pages disagree, so flagkit takes it and serves the
+        # flag as one without variants (off, when nothing else is given) rather than refuse
+        _check_values(key, "values", attrs, extra, patterns, enforce_required=bool(value.enabled))
         only = VariantSpec(name=None, enabled=bool(value.enabled), rule=None, values=_freeze(extra))
         return FlagSpec(key, (only,), names, multi_variant=False)
     if value.enabled is not None or extra:
@@ -583,6 +727,7 @@ def _stored_flag(key: str, definition: _FlagDef, value: _FlagValue | None) -> Fl
     last = len(variants) - 1
     for i, variant in enumerate(variants):
         where = f"values._variants[{i}]"
+        rule = variant.rule or None  # "" passes AWS's schema; it is read as no rule
         if variant.name in seen:
             raise DocumentError(
                 "duplicate variant name",
@@ -592,33 +737,32 @@ def _stored_flag(key: str, definition: _FlagDef, value: _FlagValue | None) -> Fl
                 found=_excerpt(variant.name),
             )
         seen.add(variant.name)
-        if i == last and variant.rule is not None:
+        if i == last and rule is not None:
             raise DocumentError(
                 "the default variant must come last and have no rule",
                 flag=key,
                 field=f"{where}.rule",
                 expected="no rule on the last variant",
-                found=_excerpt(variant.rule),
+                found=_excerpt(rule),
             )
-        if i != last and variant.rule is None:
+        if i != last and rule is None:
             raise DocumentError(
                 "only the default (last) variant may omit its rule",
                 flag=key,
                 field=f"{where}.rule",
                 expected="a rule",
-                found="none",
+                found=_excerpt(variant.rule) if variant.rule == "" else "none",
             )
         _check_values(
             key,
             f"{where}.attributeValues",
             attrs,
             variant.attributeValues,
+            patterns,
             enforce_required=variant.enabled,
         )
         out.append(
-            VariantSpec(
-                variant.name, variant.enabled, variant.rule, _freeze(variant.attributeValues)
-            )
+            VariantSpec(variant.name, variant.enabled, rule, _freeze(variant.attributeValues))
         )
     return FlagSpec(key, tuple(out), names, multi_variant=True)
 
@@ -628,6 +772,7 @@ def _check_values(
     where: str,
     attrs: Mapping[str, _AttributeDef],
     values: Mapping[str, Any],
+    patterns: Patterns,
     *,
     enforce_required: bool,
 ) -> None:
@@ -644,7 +789,7 @@ def _check_values(
                 found=_excerpt(name),
             )
         if definition.constraints is not None:
-            problem = _violates(definition.constraints, val)
+            problem = _violates(definition.constraints, val, patterns)
             if problem:
                 raise DocumentError(
                     "attribute value breaks its constraints",
@@ -673,7 +818,7 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _violates(c: Any, v: Any) -> str | None:
+def _violates(c: Any, v: Any, patterns: Patterns) -> str | None:
     """Why ``v`` breaks constraint ``c`` (an expected-text), or None when it holds."""
     if c.type == "boolean":
         return None if isinstance(v, bool) else "a boolean"
@@ -688,7 +833,7 @@ def _violates(c: Any, v: Any) -> str | None:
     if c.type == "string":
         if not isinstance(v, str):
             return "a string"
-        if c.pattern is not None and not compile_pattern(c.pattern)(v):
+        if c.pattern is not None and not patterns.compile(c.pattern).found(v):
             return f"a string matching {c.pattern!r}"
         if c.enum is not None and v not in c.enum:
             return f"one of {c.enum!r}"
@@ -698,7 +843,7 @@ def _violates(c: Any, v: Any) -> str | None:
             return "an array"
         if c.elements is not None:
             for i, item in enumerate(v):
-                problem = _violates(c.elements, item)
+                problem = _violates(c.elements, item, patterns)
                 if problem:
                     return f"element [{i}]: {problem}"
         return None

@@ -14,7 +14,7 @@ elements are ``[rule-sexp, json]`` pairs, the last a bare JSON string (the defau
 basic flag is a bare JSON string. The rule s-expression is rendered back to rule text and
 compiled by the same rule compiler as the JSON forms, so both forms mean the same thing.
 
-Needs the optional ``amazon-ion`` package: ``pip install 'flagkit[ion]'``.
+Needs the optional ``amazon-ion`` package: ``pip install 'flagkit-appconfig[ion]'``.
 """
 
 from __future__ import annotations

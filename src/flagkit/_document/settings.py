@@ -25,7 +25,7 @@ from flagkit._exceptions import DocumentError
 
 from .spec import FlagSpec
 
-if TYPE_CHECKING:  # _ramp is loaded by the first document that has a ramp
+if TYPE_CHECKING:  # _rollout.ramp is loaded by the first document that has a ramp
     from flagkit._rollout.ramp import Ramp
 
 __all__ = ["ATTRIBUTES", "PREFIX", "Rollout", "constraints", "split_rollout", "value_schemas"]
@@ -62,7 +62,9 @@ def value_schemas() -> dict[str, dict[str, Any]]:
         RAMP_START: {"type": "string", "pattern": START_PATTERN},
         RAMP_BY: text,
         RAMP_SEED: text,
-        ALARMS: {"anyOf": [name, {"type": "array", "maxItems": MAX_ALARMS, "items": name}]},
+        ALARMS: {
+            "anyOf": [name, {"type": "array", "minItems": 1, "maxItems": MAX_ALARMS, "items": name}]
+        },
         ALARM_CLEAR: {"enum": ["stay-off", "resume"]},
     }
 
@@ -138,10 +140,12 @@ def split_rollout(spec: FlagSpec, *, user_key: str) -> tuple[FlagSpec, Rollout |
 
 
 def _parse(flag: str, where: str, found: dict[str, Any], user_key: str) -> Rollout:
-    def fail(name: str, expected: str, value: Any = None) -> DocumentError:
+    def fail(
+        name: str, expected: str, value: Any = None, problem: str | None = None
+    ) -> DocumentError:
         text = repr(found.get(name) if value is None else value)
         return DocumentError(
-            "invalid flagkit setting",
+            problem or "invalid flagkit setting",
             flag=flag,
             field=where + name,
             expected=expected,
@@ -168,7 +172,7 @@ def _parse(flag: str, where: str, found: dict[str, Any], user_key: str) -> Rollo
         try:
             steps = parse_steps(schedule)
         except RampSyntaxError as exc:
-            raise fail(RAMP, str(exc)) from None
+            raise fail(RAMP, str(exc), problem=exc.problem) from None
         by, seed = text(RAMP_BY) or user_key, text(RAMP_SEED) or flag
         ramp = Ramp(schedule.strip(), start_at, start.strip(), steps, by, seed)
     else:

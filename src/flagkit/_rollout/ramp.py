@@ -112,7 +112,18 @@ def _iso(t: float | None) -> str:
 
 
 class RampSyntaxError(ValueError):
-    """Raised by the parsers below; the caller names the flag and the field."""
+    """Raised by the parsers below; the caller names the flag and the field.
+
+    The text says what was expected; ``problem`` is a headline when there is a better one than
+    "invalid flagkit setting" (an unknown preset name).
+    """
+
+    def __init__(self, expected: str, *, problem: str | None = None) -> None:
+        super().__init__(expected)
+        self.problem = problem
+
+
+_NAME_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9.]*")
 
 
 def parse_start(text: str) -> float:
@@ -134,6 +145,12 @@ def parse_steps(text: str) -> tuple[tuple[float, float], ...]:
     preset = _PRESET.fullmatch(text.strip())
     if preset is not None:
         return _preset_steps(preset)
+    if _NAME_LIKE.fullmatch(text.strip()):  # a name, not steps: say so rather than "step 1"
+        raise RampSyntaxError(
+            "a preset: CanaryNPercentMMinutes, LinearNPercentEveryMMinutes (or Seconds, Hours; "
+            "CodeDeployDefault. and ECS/Lambda prefixes accepted) or AllAtOnce",
+            problem=f"unknown ramp preset {text.strip()!r}",
+        )
     steps: list[tuple[float, float]] = []
     at = 0.0
     parts = text.split(",")

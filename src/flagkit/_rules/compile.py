@@ -8,6 +8,16 @@ module checks each operator's arguments (arity, named arguments, operand types) 
 :class:`~flagkit._exceptions.RuleError` with the 0-based offset of the offending text; it then
 picks, per operator, a closure builder from ``_rules.closures``. Evaluation never interprets
 the rule: ``rule.test`` is the root closure itself.
+
+Cost. While compiling, the most work one evaluation of the rule can do is counted in *steps*
+(``CompiledRule.cost``), a step being about one operator call: 1 per operator; plus
+:data:`SCAN_STEPS` for an operator that walks a context list element by element
+(``contains``, ``in`` with the literal first), counted as a list of that many elements; plus,
+for a ``matches``, :data:`MATCH_STEPS` per character position of its pattern
+(``Pattern.positions``), RE2's worst case for 256 bytes of text. Longer context values
+cost more in proportion: the cost bounds what the *document* chooses. Given a ``budget``,
+compiling stops with :class:`OverBudget` as soon as the count passes it, so a costly rule is
+refused before the rest of it is compiled.
 """
 
 from __future__ import annotations
@@ -18,17 +28,19 @@ from typing import Final, final
 
 from flagkit._exceptions import RuleError
 
+from . import operands
 from .bucketing import hash_threshold, pct_units, seed_of
 from .closures import (
     FLIPPED,
     Attributes,
     PatternError,
+    Patterns,
+    PatternTooLarge,
     Predicate,
     all_of,
     any_of,
     bind,
     collection_has,
-    compile_pattern,
     contains_value,
     eq_value,
     exists,
@@ -53,7 +65,23 @@ from .parse import (
     parse,
 )
 
-__all__ = ["MAX_DEPTH", "MAX_RULE_CHARS", "MISSING", "CompiledRule", "compile_rule"]
+__all__ = [
+    "MATCH_STEPS",
+    "MAX_DEPTH",
+    "MAX_RULE_CHARS",
+    "MISSING",
+    "SCAN_STEPS",
+    "CompiledRule",
+    "OverBudget",
+    "compile_rule",
+]
+
+SCAN_STEPS = 100  # what a walk over a context list counts, as if the list had 100 elements
+# What a matches counts per pattern position. RE2's fallback matcher steps every live position
+# for each byte of text, at up to ~25 ns each (measured: benchmarks/document_limits.py; a few ns
+# for ordinary patterns, which RE2's DFA runs), against ~0.2 us per step: 32 steps are the worst
+# case over 256 bytes of text.
+MATCH_STEPS = 32
 
 
 @final
@@ -95,6 +123,7 @@ class CompiledRule:
         test: ``test(user_id, attributes) -> bool``, the hot-path predicate.
         has_split: the rule contains a ``split`` (reason SPLIT rather than TARGETING_MATCH).
         context_keys: every context key the rule reads (``$key`` and ``exists key::"..."``).
+        cost: the most steps one evaluation of the rule takes (see the module docstring).
     """
 
     text: str
@@ -103,9 +132,29 @@ class CompiledRule:
     context_keys: frozenset[str]
     # (key, key is the user key, seed int, hash threshold) when the whole rule is one split
     bare_split: tuple[str, bool, int, int] | None = None
+    cost: int = 0
 
 
-def compile_rule(text: str, *, flag_key: str, user_key: str = "userId") -> CompiledRule:
+class OverBudget(Exception):  # noqa: N818 - a signal to the caller, who reports it as a DocumentError
+    """Compiling passed the ``budget`` given to :func:`compile_rule`.
+
+    ``position`` is where in the rule the count went over; ``cost`` the count at that point.
+    """
+
+    def __init__(self, cost: int, position: int) -> None:
+        super().__init__(f"cost {cost} at position {position}")
+        self.cost = cost
+        self.position = position
+
+
+def compile_rule(
+    text: str,
+    *,
+    flag_key: str,
+    user_key: str = "userId",
+    budget: int | None = None,
+    patterns: Patterns | None = None,
+) -> CompiledRule:
     """Parse, type-check and compile ``text``; raise ``RuleError`` with the position if invalid.
 
     Args:
@@ -113,12 +162,16 @@ def compile_rule(text: str, *, flag_key: str, user_key: str = "userId") -> Compi
         flag_key: the flag the rule belongs to; it seeds ``split`` when the rule gives no
             ``seed::``, so unseeded splits are independent across flags.
         user_key: the context key that means the evaluation's ``user_id`` argument.
+        budget: the most steps the rule may cost; past it, :class:`OverBudget` is raised.
+        patterns: the load's pattern compiler, which holds the pattern size limits (by
+            default, patterns are held to RE2's own memory budget only).
     """
     call = parse(text)
-    compiler = Compiler(text, flag_key, user_key)
+    compiler = Compiler(text, flag_key, user_key, budget, patterns)
     test = compiler.boolean(call)
     bare = compiler.last_split if call.op == "split" else None
-    return CompiledRule(text, test, compiler.has_split, frozenset(compiler.keys), bare)
+    keys = frozenset(compiler.keys)
+    return CompiledRule(text, test, compiler.has_split, keys, bare, compiler.cost)
 
 
 class Compiler:
@@ -128,10 +181,20 @@ class Compiler:
     ``_OPERATORS`` table is consulted here, at build time only.
     """
 
-    def __init__(self, text: str, flag_key: str, user_key: str) -> None:
+    def __init__(
+        self,
+        text: str,
+        flag_key: str,
+        user_key: str,
+        budget: int | None = None,
+        patterns: Patterns | None = None,
+    ) -> None:
         self.text = text
         self.flag_key = flag_key
         self.user_key = user_key
+        self.budget = budget
+        self.patterns = patterns or Patterns()
+        self.cost = 0
         self.has_split = False
         self.keys: set[str] = set()
         self.last_split: tuple[str, bool, int, int] | None = None
@@ -139,7 +202,15 @@ class Compiler:
     def error(self, message: str, pos: int) -> RuleError:
         return RuleError(message, position=pos, rule=self.text)
 
+    def charge(self, steps: int, pos: int) -> None:
+        """Count ``steps`` of evaluation work; raise OverBudget once past the budget."""
+        self.cost += steps
+        if self.budget is not None and self.cost > self.budget:
+            raise OverBudget(self.cost, pos)
+
     def boolean(self, node: Node) -> Predicate:
+        if isinstance(node, Call):
+            self.charge(1, node.pos)
         if not isinstance(node, Call):
             raise self.error(
                 f"expected a boolean expression such as (eq $key 1), found {describe(node)}",
@@ -192,32 +263,15 @@ class Compiler:
                 raise self.error(f"{node.op} needs {name}::", node.pos)
         return got
 
-    def ref_and_literal(self, node: Call) -> tuple[Ref, Lit, str]:
-        """Both operands of a comparison; the operator is flipped if the literal came first."""
-        a, b = self.positional(node, 2, 2)
-        for x in (a, b):
-            if isinstance(x, ListLit):
-                raise self.error(
-                    f"{node.op} compares single values, found a list "
-                    "(use (in $key [...]) for membership)",
-                    x.pos,
-                )
-            if isinstance(x, Call):
-                raise self.error(
-                    f"{node.op} compares a context reference with a literal, found {describe(x)}",
-                    x.pos,
-                )
-        if isinstance(a, Ref) and isinstance(b, Lit):
-            return a, b, node.op
-        if isinstance(a, Lit) and isinstance(b, Ref):
-            return b, a, FLIPPED.get(node.op, node.op)
-        if isinstance(a, Ref):
-            raise self.error(
-                f"{node.op} compares a context reference with a literal, found two "
-                "context references",
-                b.pos,
-            )
-        raise self.error(f"{node.op} needs a context reference ($key), found two literals", a.pos)
+    def operand(self, node: Node) -> operands.Getter:
+        """A comparison operand read per call: a literal, a context value or a result."""
+        if isinstance(node, Lit):
+            return operands.constant(node.value)
+        if isinstance(node, Ref):
+            return operands.context(*self.ref(node))
+        if isinstance(node, Call):
+            return operands.outcome(self.boolean(node))
+        raise self.error(f"expected a single value, found {describe(node)}", node.pos)
 
     def string_literal(self, node: Node, what: str) -> str:
         if not isinstance(node, Lit) or type(node.value) is not str:
@@ -243,32 +297,67 @@ def _count(least: int, most: int | None) -> str:
 def _c_logic(c: Compiler, node: Call) -> Predicate:
     if node.op == "not":
         (arg,) = c.positional(node, 1, 1)
-        return none_of(c.boolean(arg))
-    preds = [c.boolean(a) for a in c.positional(node, 1, None)]
+        return none_of(_truth(c, node.op, arg))
+    preds = [_truth(c, node.op, a) for a in c.positional(node, 1, None)]
     return all_of(preds) if node.op == "and" else any_of(preds)
 
 
+def _truth(c: Compiler, op: str, node: Node) -> Predicate:
+    """An operand of and/or/not: an expression, or (UG-mvops: an operand may be a literal or a
+    context value) a boolean literal or a context value read as a boolean."""
+    if isinstance(node, Call):
+        return c.boolean(node)
+    if isinstance(node, Ref) or (isinstance(node, Lit) and type(node.value) is bool):
+        return operands.truth(c.operand(node))
+    raise c.error(
+        f"{op} needs true or false: an expression, a context value or a boolean, "
+        f"found {describe(node)}",
+        node.pos,
+    )
+
+
 def _c_compare(c: Compiler, node: Call) -> Predicate:
-    ref, lit, op = c.ref_and_literal(node)
-    value = lit.value
-    if op == "eq":
-        pred = eq_value(value)
-    elif isinstance(value, (str, bool)):
+    """eq gt gte lt lte: any two operands, at least one of them read from the context.
+
+    UG-mvops: an operand is a literal, a context value "or the result of another expression";
+    each comparison "determines whether a context value is ..." a given value, so two literals
+    (a constant rule, certainly a mistake) are refused.
+    """
+    a, b = c.positional(node, 2, 2)
+    for x in (a, b):
+        if isinstance(x, ListLit):
+            raise c.error(
+                f"{node.op} compares single values, found a list "
+                "(use (in $key [...]) for membership)",
+                x.pos,
+            )
+    op = node.op
+    if isinstance(a, Lit) and isinstance(b, Lit):
         raise c.error(
-            f"{node.op} compares numbers or timestamps, found a {lit.kind} "
-            "(strings and booleans are not ordered)",
-            lit.pos,
+            f"{op} needs a context reference ($key) or an expression, found two literals", a.pos
         )
-    else:
-        pred = order_value(op, value)
-    return bind(*c.ref(ref), pred)
+    if isinstance(a, Lit):  # (lt 65 $age) means (gt $age 65)
+        a, b, op = b, a, FLIPPED[op]
+    if isinstance(b, Lit) and isinstance(a, Ref):
+        pred = eq_value(b.value) if op == "eq" else order_value(op, b.value)
+        return bind(*c.ref(a), pred)
+    if isinstance(b, Lit) and type(b.value) is not bool:
+        # a is an expression: it gives true or false, which no other literal can equal
+        raise c.error(
+            f"{node.op} compares an expression's result (true or false) with a boolean, "
+            f"found {describe(b)}",
+            b.pos,
+        )
+    return operands.compare(op, c.operand(a), c.operand(b))
 
 
 def _c_text(c: Compiler, node: Call) -> Predicate:
     a, b = c.positional(node, 2, 2)
     ref = c.context_ref(a, f"the first argument of {node.op}")
-    s = c.string_literal(b, f"the second argument of {node.op}")
     method = str.startswith if node.op == "begins_with" else str.endswith
+    if isinstance(b, Ref):  # a prefix or suffix from the context (UG-mvops: a variable operand)
+        return operands.text(method, c.operand(ref), c.operand(b))
+    s = c.string_literal(b, f"the second argument of {node.op}")
     return bind(*c.ref(ref), text_value(method, s))
 
 
@@ -281,6 +370,9 @@ def _scalar(c: Compiler, node: Node, what: str) -> Scalar:
 def _c_contains(c: Compiler, node: Call) -> Predicate:
     a, b = c.positional(node, 2, 2)
     ref = c.context_ref(a, "the first argument of contains")
+    c.charge(SCAN_STEPS, node.pos)  # a list value is walked element by element
+    if isinstance(b, Ref):  # a substring (or element) from the context
+        return operands.contains(c.operand(ref), c.operand(b))
     return bind(*c.ref(ref), contains_value(_scalar(c, b, "the second argument of contains")))
 
 
@@ -289,6 +381,7 @@ def _c_in(c: Compiler, node: Call) -> Predicate:
     if isinstance(a, Ref) and isinstance(b, ListLit):
         return bind(*c.ref(a), member_of_value(tuple(x.value for x in b.items)))
     if isinstance(a, Lit) and isinstance(b, Ref):
+        c.charge(SCAN_STEPS, node.pos)  # the context list is walked element by element
         return bind(*c.ref(b), collection_has(eq_value(a.value)))
     if isinstance(a, Ref):
         if isinstance(b, Lit) and type(b.value) is str:
@@ -305,13 +398,16 @@ def _c_matches(c: Compiler, node: Call) -> Predicate:
     pattern_node = args["pattern"].value
     pattern = c.string_literal(pattern_node, "pattern::")
     try:
-        found = compile_pattern(pattern)
+        compiled = c.patterns.compile(pattern)
     except PatternError as exc:
-        raise c.error(
-            f"pattern:: is not a valid regular expression: {exc}", pattern_node.pos
-        ) from exc
-
-    return bind(*c.ref(ref), matches_value(found))
+        what = (
+            "is too large"
+            if isinstance(exc, PatternTooLarge)
+            else "is not a valid regular expression"
+        )
+        raise c.error(f"pattern:: {what}: {exc}", pattern_node.pos) from exc
+    c.charge(MATCH_STEPS * compiled.positions, pattern_node.pos)  # the scan's worst case
+    return bind(*c.ref(ref), matches_value(compiled.found))
 
 
 def _c_exists(c: Compiler, node: Call) -> Predicate:

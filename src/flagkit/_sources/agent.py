@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from urllib.parse import quote
 
 from flagkit._exceptions import PermanentSourceError, RetryableSourceError, SourceError
 
 from .base import Fetched, content_version
-from .http import Disconnected, LoopbackConnection, ProtocolError, Response
+from .http import DeadlineExceeded, Disconnected, LoopbackConnection, ProtocolError, Response
 
 __all__ = ["DEFAULT_PORT", "PORT_ENV", "AgentSource", "classify_status"]
 
@@ -102,6 +103,9 @@ class AgentSource:
         token: sent as ``Authorization: Bearer <token>``, for an agent started with
             ``ACCESS_TOKEN``.
         timeout: seconds for connecting and for each read.
+        fetch_timeout: seconds one ``fetch()`` may take in all: connecting, every read and
+            the one reconnect; default twice ``timeout``. Past it the fetch fails as retryable
+            (a peer sending a byte at a time never trips ``timeout``, which restarts per read).
         poll_interval: seconds the poller waits between requests (the agent has its own,
             longer, interval towards AppConfig).
         content_type: read every body as this type, whatever the agent says (a freeform
@@ -120,6 +124,7 @@ class AgentSource:
         timeout: float = DEFAULT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         content_type: str | None = None,
+        fetch_timeout: float | None = None,
     ) -> None:
         if port is None:
             port = _port_from_env()
@@ -127,6 +132,10 @@ class AgentSource:
             raise ValueError(f"port must be within 1..65535, not {port}")
         if timeout <= 0:
             raise ValueError("timeout must be positive")
+        if fetch_timeout is None:
+            fetch_timeout = 2 * timeout
+        if not fetch_timeout > 0:
+            raise ValueError(f"fetch_timeout must be > 0 seconds, not {fetch_timeout!r}")
         if poll_interval < 0:
             raise ValueError("poll_interval must not be negative")
         self.application = application
@@ -135,6 +144,7 @@ class AgentSource:
         self.host = host
         self.port = port
         self.timeout = timeout
+        self.fetch_timeout = float(fetch_timeout)
         self.poll_interval = poll_interval
         self.content_type = content_type
         self.path = "/applications/{}/environments/{}/configurations/{}".format(
@@ -143,7 +153,7 @@ class AgentSource:
         self._headers = {"Accept": "*/*"}
         if token is not None:
             self._headers["Authorization"] = f"Bearer {token}"  # never logged or repr'd
-        self._conn = LoopbackConnection(host, port, timeout=timeout)
+        self._conn = LoopbackConnection(host, port, timeout=timeout, total=self.fetch_timeout)
         self._closes = 0  # close() calls so far: a request it cut short is not retried
         self._last_digest: str | None = None
         self._last_version: str | None = None
@@ -162,17 +172,23 @@ class AgentSource:
         """One GET; a kept-alive connection the agent has dropped is replaced once."""
         reused = self._conn.connected
         closes = self._closes
+        deadline = time.monotonic() + self.fetch_timeout  # one deadline for both attempts
         try:
-            return self._conn.get(self.path, self._headers)
+            return self._conn.get(self.path, self._headers, deadline=deadline)
         except (Disconnected, BrokenPipeError, ConnectionResetError):
             if not reused or closes != self._closes:  # new, or close() cut it: no retry
                 raise
         # The agent closed an idle keep-alive connection (GET is idempotent): go again, once.
-        return self._conn.get(self.path, self._headers)
+        return self._conn.get(self.path, self._headers, deadline=deadline)
 
     def fetch(self) -> Fetched:
         try:
             response = self._request()
+        except DeadlineExceeded as exc:
+            raise RetryableSourceError(
+                f"{self._what}: no complete answer within the fetch deadline of "
+                f"{self.fetch_timeout:g} s"
+            ) from exc
         except TimeoutError as exc:
             raise RetryableSourceError(f"{self._what}: timed out after {self.timeout} s") from exc
         except ConnectionRefusedError as exc:

@@ -12,16 +12,19 @@ modules so that boto3 is imported only where it is used.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from flagkit._document.limits import MAX_DOCUMENT_BYTES
 from flagkit._exceptions import PermanentSourceError
 
-__all__ = ["Fetched", "FileSource", "Source", "StaticSource"]
+__all__ = ["Fetched", "FileSource", "Source", "StaticSource", "read_regular_file"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,57 @@ class Source(Protocol):
 def content_version(body: bytes) -> str:
     """A version label for sources without one: a short content hash."""
     return "sha256:" + hashlib.sha256(body).hexdigest()[:16]
+
+
+_FILE_KINDS = {
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFDIR: "a directory",
+    stat.S_IFSOCK: "a socket",
+}
+# O_NONBLOCK: should the path become a FIFO between our stat() and open(), open() returns at
+# once instead of waiting for a writer (fstat() then refuses it). It does nothing to regular
+# files. O_NOCTTY: a terminal never becomes our controlling one.
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+
+
+def _regular(st: os.stat_result) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        kind = _FILE_KINDS.get(stat.S_IFMT(st.st_mode), "special")
+        raise OSError(errno.EINVAL, f"not a regular file ({kind})")
+
+
+def read_regular_file(path: str | os.PathLike[str], limit: int) -> tuple[bytes, os.stat_result]:
+    """Read at most ``limit + 1`` bytes of the regular file at ``path``, and its ``fstat``.
+
+    A FIFO would block ``open()`` until a writer came and a device can be endless
+    (``/dev/zero``), so anything but a regular file is refused with an ``OSError`` before it
+    is opened (``stat``) and again once it is (``fstat`` of the descriptor: the path may have
+    been swapped meanwhile). Reading stops one byte past ``limit``, so the caller can tell
+    "too large" without the rest ever being read.
+    """
+    _regular(os.stat(path))
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        st = os.fstat(fd)
+        _regular(st)
+        parts: list[bytes] = []
+        left = limit + 1
+        while left > 0:
+            part = os.read(fd, min(left, 1024 * 1024))
+            if not part:
+                break
+            parts.append(part)
+            left -= len(part)
+    finally:
+        os.close(fd)
+    return b"".join(parts), st
 
 
 def _guess_content_type(path: Path) -> str:
@@ -86,6 +140,7 @@ class StaticSource:
         snapshot_from_bytes(body, content_type=content_type, version=self._version)  # validate now
 
     def fetch(self) -> Fetched:
+        """The document on the first call; "unchanged" (``body=None``) on every later one."""
         if self._served:
             return Fetched(None, self._content_type, self._version, None)
         self._served = True
@@ -103,6 +158,11 @@ class FileSource:
 
     Change is detected by (mtime, size, inode) first and confirmed by content hash, so a
     ``touch`` does not cause a re-parse. ``poll_interval`` is how often the poller looks.
+
+    Only a regular file is read (a FIFO, a device or a directory is a
+    :class:`~flagkit.PermanentSourceError`), and at most ``max_bytes`` + 1 bytes of it: a
+    larger file is refused without being read whole. Raise ``max_bytes`` together with
+    ``Polling(max_bytes=...)``.
     """
 
     def __init__(
@@ -111,25 +171,38 @@ class FileSource:
         *,
         poll_interval: float = 1.0,
         content_type: str | None = None,
+        max_bytes: int = MAX_DOCUMENT_BYTES,
     ) -> None:
+        if max_bytes < 1:
+            raise ValueError(f"max_bytes must be at least 1, not {max_bytes}")
         self.path = Path(path)
         self.poll_interval = poll_interval
+        self.max_bytes = max_bytes
         self._content_type = content_type or _guess_content_type(self.path)
         self._stat_key: tuple[int, int, int] | None = None
         self._version: str | None = None
 
     def fetch(self) -> Fetched:
+        """The file's bytes when it changed since the last call, else ``body=None``.
+
+        Raises PermanentSourceError when the file cannot be read, is not a regular file, or
+        is larger than ``max_bytes``.
+        """
         try:
             st = os.stat(self.path)
-            key = (st.st_mtime_ns, st.st_size, st.st_ino)
-            if key == self._stat_key:
+            if _stat_key(st) == self._stat_key:
                 return Fetched(None, self._content_type, self._version, self.poll_interval)
-            body = self.path.read_bytes()
+            body, st = read_regular_file(self.path, self.max_bytes)
         except OSError as exc:
             raise PermanentSourceError(
                 f"cannot read flags file {str(self.path)!r}: {exc.strerror}"
             ) from exc
-        self._stat_key = key
+        if len(body) > self.max_bytes:
+            raise PermanentSourceError(
+                f"cannot read flags file {str(self.path)!r}: larger than the "
+                f"{self.max_bytes}-byte size cap"
+            )
+        self._stat_key = _stat_key(st)  # of what was read, should the file have changed
         version = content_version(body)
         if version == self._version:
             return Fetched(None, self._content_type, version, self.poll_interval)
@@ -141,3 +214,7 @@ class FileSource:
 
     def __repr__(self) -> str:
         return f"FileSource({str(self.path)!r}, poll_interval={self.poll_interval})"
+
+
+def _stat_key(st: os.stat_result) -> tuple[int, int, int]:
+    return (st.st_mtime_ns, st.st_size, st.st_ino)

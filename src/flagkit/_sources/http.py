@@ -3,20 +3,28 @@
 Why not ``http.client``: importing it costs 15-20 ms (it pulls in ``email`` and ``ssl``), paid
 at every Lambda cold start, while this needs only ``socket``. It speaks exactly what a local
 agent needs: GET on one kept-alive connection, ``Content-Length``, chunked or read-to-close
-bodies, with caps on header and body sizes so a misbehaving peer cannot exhaust memory. No TLS,
-no proxies, no redirects: none apply on localhost.
+bodies. No TLS, no proxies, no redirects: none apply on localhost.
+
+A misbehaving peer is bounded three ways: in memory (line, header and body caps; a chunked body
+grows one ``bytearray``, not one object per chunk), in time (a total deadline per request: the
+socket timeout alone restarts with every byte that arrives), and in what it can make us raise
+(numbers are ASCII digits or hex only, never signed; everything wrong is a ``ProtocolError``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import time
 from dataclasses import dataclass
 
-__all__ = ["Disconnected", "LoopbackConnection", "ProtocolError", "Response"]
+__all__ = ["DeadlineExceeded", "Disconnected", "LoopbackConnection", "ProtocolError", "Response"]
 
 _MAX_LINE = 64 * 1024
-_MAX_HEADERS = 100
+_MAX_HEADERS = 100  # and as many trailer lines after a chunked body
+_MAX_INTERIM = 8  # 1xx answers before the real one (RFC 9110 15.2 allows several; 8 is plenty)
+_DIGITS = b"0123456789"
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
 # A guard against a runaway response only: the poller's Polling.max_bytes (1 MiB by default)
 # refuses large documents with a precise error long before this.
 MAX_BODY = 32 * 1024 * 1024
@@ -30,6 +38,22 @@ class Disconnected(ConnectionError):
     """The peer closed the connection before answering (e.g. an idle keep-alive timed out)."""
 
 
+class DeadlineExceeded(TimeoutError):
+    """The whole answer did not arrive before the request's deadline."""
+
+
+def _number(text: bytes, digits: bytes, base: int, what: str) -> int:
+    """``text`` as a non-negative integer of ASCII ``digits``, else ProtocolError.
+
+    ``int()`` alone is too lenient for the wire: it takes signs, ``0x``, ``_`` separators and
+    non-ASCII digits (``str.isdigit()`` says yes to "²", which ``int()`` then refuses with a
+    ValueError). At most 16 digits: enough for any size, and far below int's 4,300-digit limit.
+    """
+    if not text or len(text) > 16 or text.translate(None, digits):
+        raise ProtocolError(f"bad {what} {text[:20]!r}")
+    return int(text, base)
+
+
 @dataclass(frozen=True, slots=True)
 class Response:
     status: int
@@ -40,12 +64,14 @@ class Response:
 class LoopbackConnection:
     """One kept-alive connection, opened on first use and after the peer closes it."""
 
-    def __init__(self, host: str, port: int, *, timeout: float) -> None:
+    def __init__(self, host: str, port: int, *, timeout: float, total: float | None = None) -> None:
         self.host = host
         self.port = port
-        self.timeout = timeout
+        self.timeout = timeout  # per connect, send or read
+        self.total = 2 * timeout if total is None else total  # per request, unless get() says
         self._sock: socket.socket | None = None
         self._buffer = bytearray()  # received, not yet consumed
+        self._deadline = 0.0  # the current request's, as time.monotonic()
         host_header = f"[{host}]" if ":" in host else host
         self._host_header = f"{host_header}:{port}"
 
@@ -53,17 +79,32 @@ class LoopbackConnection:
     def connected(self) -> bool:
         return self._sock is not None
 
-    def get(self, path: str, headers: dict[str, str]) -> Response:
-        """Send one GET and read the whole answer; on any error the connection is closed."""
+    def get(self, path: str, headers: dict[str, str], *, deadline: float | None = None) -> Response:
+        """Send one GET and read the whole answer; on any error the connection is closed.
+
+        ``deadline`` is a ``time.monotonic()`` instant (default: ``total`` seconds from now):
+        connecting, sending and every read wait at most ``timeout`` and never past it (then
+        :class:`DeadlineExceeded`).
+        """
+        if deadline is None:
+            deadline = time.monotonic() + self.total
+        self._deadline = deadline
         try:
             sock = self._sock
             if sock is None:
-                sock = self._sock = socket.create_connection((self.host, self.port), self.timeout)
+                sock = socket.create_connection((self.host, self.port), self._wait())
+                self._sock = sock
                 self._buffer.clear()
             lines = [f"GET {path} HTTP/1.1", f"Host: {self._host_header}"]
             lines += [f"{name}: {value}" for name, value in headers.items()]
+            sock.settimeout(self._wait())
             sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
             response, keep_alive = self._read_response()
+        except TimeoutError as exc:
+            self.close(shutdown=False)
+            if isinstance(exc, DeadlineExceeded) or time.monotonic() < deadline:
+                raise
+            raise DeadlineExceeded("no complete answer before the deadline") from exc
         except BaseException:
             self.close(shutdown=False)
             raise
@@ -87,10 +128,18 @@ class LoopbackConnection:
 
     # -- reading ------------------------------------------------------------------------------
 
+    def _wait(self) -> float:
+        """How long the next socket operation may block: ``timeout``, cut at the deadline."""
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise DeadlineExceeded("no complete answer before the deadline")
+        return min(self.timeout, remaining)
+
     def _fill(self) -> bool:
         sock = self._sock
         if sock is None:  # closed by another thread mid-request
             raise Disconnected("connection closed locally")
+        sock.settimeout(self._wait())
         chunk = sock.recv(65536)
         if not chunk:
             return False
@@ -109,29 +158,43 @@ class LoopbackConnection:
             if not self._fill():
                 raise Disconnected("connection closed mid-response")
 
-    def _exactly(self, size: int) -> bytes:
-        while len(self._buffer) < size:
+    def _take(self, size: int, into: bytearray, end: bytes = b"") -> None:
+        """Move the next ``size`` bytes of the stream to the end of ``into``.
+
+        ``end`` must follow them (a chunk's CRLF); it is checked and dropped.
+        """
+        buffer = self._buffer
+        need = size + len(end)
+        while len(buffer) < need:
             if not self._fill():
                 raise Disconnected("connection closed mid-body")
-        data = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return data
+        if end and buffer[size:need] != end:
+            raise ProtocolError(f"data not followed by {end!r}")
+        if size <= 4096:
+            into += buffer[:size]
+        else:  # no temporary copy of a large piece
+            with memoryview(buffer) as view:
+                into += view[:size]
+        del buffer[:need]
 
     def _read_response(self) -> tuple[Response, bool]:
         if not self._buffer and not self._fill():
             raise Disconnected("connection closed before any answer")
-        while True:
-            status_line = self._line().decode("latin-1")
-            version, _, rest = status_line.partition(" ")
+        for _ in range(_MAX_INTERIM + 1):
+            status_line = self._line()
+            # HTTP-version SP 3DIGIT SP [ reason-phrase ] (RFC 9112 4): peers often drop the last SP
+            version, _, rest = status_line.partition(b" ")
             code = rest[:3]
-            if not version.startswith("HTTP/1.") or not code.isdigit():
+            if not version.startswith(b"HTTP/1.") or len(code) != 3 or rest[3:4] not in (b"", b" "):
                 raise ProtocolError(f"not an HTTP/1.x status line: {status_line[:40]!r}")
-            status = int(code)
+            status = _number(code, _DIGITS, 10, "status code")
             headers = self._headers()
             if not 100 <= status < 200:
                 break  # 1xx interim answers (100 Continue) are skipped
+        else:
+            raise ProtocolError(f"more than {_MAX_INTERIM} interim (1xx) answers")
         connection = headers.get("connection", "").lower()
-        if version == "HTTP/1.1":
+        if version == b"HTTP/1.1":
             keep_alive = "close" not in connection
         else:
             keep_alive = "keep-alive" in connection
@@ -141,12 +204,12 @@ class LoopbackConnection:
             return Response(status, headers, self._chunked()), keep_alive
         length = headers.get("content-length")
         if length is not None:
-            if not length.strip().isdigit():
-                raise ProtocolError(f"bad Content-Length {length[:20]!r}")
-            size = int(length)
+            size = _number(length.encode("latin-1"), _DIGITS, 10, "Content-Length")
             if size > MAX_BODY:
                 raise ProtocolError(f"response of {size} bytes is over {MAX_BODY}")
-            return Response(status, headers, self._exactly(size)), keep_alive
+            body = bytearray()
+            self._take(size, body)
+            return Response(status, headers, bytes(body)), keep_alive
         return Response(status, headers, self._until_closed()), False
 
     def _headers(self) -> dict[str, str]:
@@ -163,24 +226,19 @@ class LoopbackConnection:
         raise ProtocolError(f"more than {_MAX_HEADERS} headers")
 
     def _chunked(self) -> bytes:
-        parts: list[bytes] = []
-        total = 0
+        # One buffer for the whole body: a list of chunks cost ~140 times the body in 1-byte
+        # chunks (an object, a list slot and allocator overhead per byte).
+        body = bytearray()
         while True:
-            size_text = self._line().split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise ProtocolError(f"bad chunk size {size_text[:20]!r}") from None
+            # chunk-size [ BWS ";" chunk-ext ]; the size is 1*HEXDIG (RFC 9112 7.1)
+            size_text = self._line().split(b";", 1)[0].rstrip(b" \t")
+            size = _number(size_text, _HEX_DIGITS, 16, "chunk size")
             if size == 0:
-                while self._line():  # trailers, up to the blank line
-                    pass
-                return b"".join(parts)
-            total += size
-            if total > MAX_BODY:
+                self._headers()  # trailers, up to the blank line, capped like headers
+                return bytes(body)
+            if len(body) + size > MAX_BODY:
                 raise ProtocolError(f"response over {MAX_BODY} bytes")
-            parts.append(self._exactly(size))
-            if self._exactly(2) != b"\r\n":
-                raise ProtocolError("chunk not followed by CRLF")
+            self._take(size, body, b"\r\n")
 
     def _until_closed(self) -> bytes:
         while True:

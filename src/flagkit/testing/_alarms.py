@@ -33,6 +33,10 @@ class StaticAlarms:
             self._states[name] = AlarmState(name, value, self._wall() if since is None else since)
 
     def describe(self, names: Sequence[str]) -> Mapping[str, AlarmState]:
+        """The states set for ``names`` (unknown names are left out, as CloudWatch does).
+
+        Counts the call; raises ``fail_with`` when it is set, to stand for a failing API.
+        """
         with self._lock:
             self.calls += 1
             if self.fail_with is not None:

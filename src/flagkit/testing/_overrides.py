@@ -207,6 +207,7 @@ class FlagDataSource:
         self._version: str | None = None
 
     def fetch(self) -> Fetched:
+        """The FlagData's current document as JSON, versioned by its content hash."""
         body = json.dumps(self.data.document(), sort_keys=True).encode()
         version = content_version(body)
         if version == self._version:
