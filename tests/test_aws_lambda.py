@@ -662,3 +662,64 @@ def test_a_refresh_pushes_the_pollers_next_poll_back() -> None:
     assert third.wait(10)
     assert fetches[2] == ("flagkit-poller", 0.02)
     flags.close()
+
+
+# -- refresh deadlines ------------------------------------------------------------------------
+
+
+def test_a_refresh_past_its_deadline_is_abandoned_and_a_later_one_starts(wall: Wall) -> None:
+    """A refresh hung past refresh_timeout (20 s by the wall clock) no longer counts as in
+    flight: the next stale invocation starts another, which fetches once the old fetch lets go
+    (before, that sandbox never refreshed again)."""
+    source = Source()
+    flags = Flags(source, start=False, wall=wall)
+
+    @with_flags(flags, max_age=60, budget=0.2, wall=wall)
+    def handler(event: Any, context: Any) -> str | None:
+        return current().version
+
+    source.publish(OFF)
+    source.gate = threading.Event()
+    source.entered.clear()
+    wall.jump(120)
+    assert handler({}, Context()) == "1"  # refresh A starts, and hangs in the source
+    assert source.entered.wait(10)
+    source.entered.clear()
+    wall.jump(10)
+    assert handler({}, Context()) == "1"  # A is within its deadline: no second refresh
+    wall.jump(11)
+    assert handler({}, Context()) == "1"  # A is past it: abandoned; B starts and queues
+    source.gate.set()  # A's fetch returns at last; B gets its turn
+    assert source.entered.wait(10), "no later refresh ever fetched"
+    assert source.fetches == 3  # cold start, A, B
+    flags.close()
+
+
+def test_a_refresh_hung_on_a_dripping_appconfig_is_interrupted_and_replaced(wall: Wall) -> None:
+    """AppConfigSource, body dripping one byte per 0.25 s: once the refresh is past its
+    deadline the next invocation interrupts it (the endpoint sees the hang-up) and the new
+    refresh fetches the document."""
+    from flagkit._sources.appconfig import AppConfigSource
+    from hostile_appconfig import HostileAppConfig
+
+    with HostileAppConfig("drip-body", max_drips=240) as server:
+        client = server.client()
+        source = AppConfigSource("shop", "prod", "flags", client=client)
+        source.fetch_timeout = 600.0  # only the refresher's deadline can end it in this test
+        flags = Flags(source, start=False, wall=wall)
+        swapped = threading.Event()
+        flags.on_change(lambda old, new: swapped.set())
+
+        @with_flags(flags, budget=0.2, cold_start_wait=0, wall=wall)
+        def handler(event: Any, context: Any) -> bool:
+            return current().enabled("checkout", default=False)
+
+        assert handler({}, Context()) is False  # refresh A: stuck in the dripping body
+        assert server.misbehaving.wait(10)
+        wall.jump(21)
+        handler({}, Context())  # A abandoned and interrupted; B fetches a proper answer
+        assert swapped.wait(10), flags.status()
+        assert handler({}, Context()) is True
+        assert server.client_gone.is_set() and not server.gave_up.is_set()
+        flags.close()
+        client.close()

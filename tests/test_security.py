@@ -212,7 +212,8 @@ def test_credentials_never_reach_the_logs(caplog: pytest.LogCaptureFixture) -> N
                 proxies={},
             ),
         )
-        source = flagkit.AppConfigSource("app", "env", "prof", client=client)
+        # one call per fetch, so that each injected fault is one failed fetch
+        source = flagkit.AppConfigSource("app", "env", "prof", client=client, max_attempts=1)
         flags = Flags(source, start=False)
         assert flags.refresh()
         server.inject("delay", delay=1.0, operation="GetLatestConfiguration")  # read timeout

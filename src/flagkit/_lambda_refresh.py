@@ -5,7 +5,11 @@ does (a hung connection, a slow cold call). A handler cannot afford that, so a r
 a short-lived daemon thread and the invocation waits on an Event for at most its budget. If the
 budget runs out the invocation goes on with the last good snapshot; the refresh carries on,
 and its result still swaps in when it arrives (the swap is one reference assignment, see
-``_client.py``). While one refresh is in flight no second one starts.
+``_client.py``). While one refresh is in flight no second one starts, until it has run past
+its deadline (``timeout``, by the wall clock, so a sandbox frozen mid-refresh counts too): then
+it is abandoned. The source is asked to end its fetch (``Poller.interrupt``) and the next
+refresh starts; it queues behind the abandoned fetch for at most the same deadline, so a source
+that ignores the request costs one stuck thread, never a growing pile of them.
 
 A failed refresh backs off by the wall clock (1, 2, 4 ... seconds, capped at the max age), so a
 source that is down costs one attempt per back-off step rather than one per invocation.
@@ -34,9 +38,10 @@ _BACKOFF_BASE = 1.0  # seconds after the first failure; doubles per consecutive 
 class Attempt:
     """One refresh on its helper thread: ``done`` is set when it ends, ``ok`` says how."""
 
-    __slots__ = ("_callbacks", "_lock", "done", "ok")
+    __slots__ = ("_callbacks", "_lock", "done", "ok", "started")
 
-    def __init__(self) -> None:
+    def __init__(self, started: float) -> None:
+        self.started = started  # wall clock
         self.done = threading.Event()
         self.ok = False
         self._lock = threading.Lock()
@@ -70,10 +75,11 @@ class Refresher:
     is stamped with the client's wall clock).
     """
 
-    def __init__(self, flags: Flags, *, wall: Callable[[], float]) -> None:
+    def __init__(self, flags: Flags, *, wall: Callable[[], float], timeout: float) -> None:
         # A weak reference: the registry below must not keep a client alive.
         self._flags = weakref.ref(flags)
         self.wall = wall
+        self.timeout = timeout
         self._lock = threading.Lock()
         self._current: Attempt | None = None
         self._failures = 0
@@ -105,18 +111,26 @@ class Refresher:
         not_before = self._not_before
         return not_before is None or now >= not_before
 
+    def _live(self, attempt: Attempt | None) -> bool:
+        """Running, and not yet past its deadline (a negative age: the clock was stepped)."""
+        if attempt is None or attempt.done.is_set():
+            return False
+        return 0.0 <= self.wall() - attempt.started <= self.timeout
+
     def in_flight(self) -> Attempt | None:
         current = self._current
-        return current if current is not None and not current.done.is_set() else None
+        return current if self._live(current) else None
 
     def start(self, *, backoff_cap: float) -> tuple[Attempt, bool]:
         """Start a refresh, or join the one in flight; returns it and whether it is new."""
         with self._lock:
             current = self._current
-            if current is not None and not current.done.is_set():
+            if current is not None and self._live(current):
                 return current, False
-            attempt = Attempt()
-            self._current = attempt
+            attempt = Attempt(self.wall())
+            self._current = attempt  # first: the abandoned one must see it is no longer current
+        if current is not None and not current.done.is_set():
+            self._abandon(current)
         thread = threading.Thread(
             target=self._run,
             args=(attempt, backoff_cap),
@@ -129,6 +143,15 @@ class Refresher:
             attempt.finish(False)
         return attempt, True
 
+    def _abandon(self, attempt: Attempt) -> None:
+        log.warning(
+            "flagkit: a refresh has run past its %g s deadline; abandoning it and starting anew",
+            self.timeout,
+        )
+        flags = self._flags()
+        if flags is not None:
+            flags._poller.interrupt()  # a source that can end its fetch does so now
+
     def _run(self, attempt: Attempt, backoff_cap: float) -> None:
         ok = True
         document = False
@@ -139,17 +162,24 @@ class Refresher:
                 # both callers pass the max age as the backoff cap
                 document = self._document_due(flags, now, backoff_cap)
                 if document:
-                    errors = flags.status().errors
-                    flags.refresh()  # swaps in a new snapshot itself; we only judge the outcome
+                    before = flags.status()
+                    # Swaps in a new snapshot itself; we only judge the outcome. Queues behind an
+                    # abandoned fetch for at most the deadline (then polls stays unchanged).
+                    flags._poller.poll_once(wait=self.timeout)
                     status = flags.status()
-                    ok = status.errors == errors and status.checked_at is not None
+                    ok = (
+                        status.polls > before.polls
+                        and status.errors == before.errors
+                        and status.checked_at is not None
+                    )
                 if flags._guard is not None and flags._guard.due(self.wall()):
                     flags.check_rollouts()  # its failures are the guard's own (Status.guard)
         except Exception:  # the source protocol says SourceError, but a bug must not escape
             ok = False
             log.exception("flagkit: refresh failed unexpectedly; serving the last good flags")
         finally:
-            if document or not ok:
+            # an abandoned attempt's late outcome belongs to nobody: the next one decides
+            if (document or not ok) and self._current is attempt:
                 self._settle(ok, backoff_cap)
             attempt.finish(ok)
 
@@ -175,10 +205,11 @@ def _after_fork_in_child() -> None:
 after_fork_in_child(_after_fork_in_child)
 
 
-def refresher_for(flags: Flags, *, wall: Callable[[], float]) -> Refresher:
-    """The one refresher of ``flags``: handlers sharing a client share its in-flight guard."""
+def refresher_for(flags: Flags, *, wall: Callable[[], float], timeout: float) -> Refresher:
+    """The one refresher of ``flags``: handlers sharing a client share its in-flight guard
+    (and the clock and deadline of the first decoration)."""
     with _registry_lock:
         refresher = _registry.get(flags)
         if refresher is None:
-            refresher = _registry[flags] = Refresher(flags, wall=wall)
+            refresher = _registry[flags] = Refresher(flags, wall=wall, timeout=timeout)
         return refresher

@@ -158,21 +158,35 @@ class Poller:
         self._thread = thread
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop the thread and release the source; idempotent, returns within ``timeout``."""
+        """Stop the thread and release the source; idempotent, returns within ``timeout``.
+
+        The source is closed first: that ends a fetch blocked in the thread (a source with a
+        ``close()`` wakes its own blocked reads), so the join below is short, not a wait for
+        a hung request.
+        """
         if self._state == "closed":
             return
         self._state = "closed"
         self._stop.set()
         self._wake.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
         closer = getattr(self.source, "close", None)
         if callable(closer):
             try:
                 closer()
             except Exception:  # a source's close must not break ours
                 log.warning("flagkit: closing the source failed", exc_info=True)
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def interrupt(self) -> None:
+        """End the fetch running now, if the source can (its optional ``interrupt()``)."""
+        interrupt = getattr(self.source, "interrupt", None)
+        if callable(interrupt):
+            try:
+                interrupt()
+            except Exception:
+                log.warning("flagkit: interrupting the source failed", exc_info=True)
 
     def wake(self) -> None:
         """Poll now instead of at the end of the current wait."""
@@ -222,38 +236,61 @@ class Poller:
                 self._wake.clear()
                 return
 
-    def poll_once(self) -> float | None:
-        """Fetch once and publish what is new; returns seconds until the next poll (None: never)."""
-        with self._lock:
+    def poll_once(self, *, wait: float | None = None) -> float | None:
+        """Fetch once and publish what is new; returns seconds until the next poll (None: never).
+
+        ``wait`` bounds how long to queue behind a fetch already running in another thread;
+        past it nothing is fetched and None is returned (a Lambda refresh must not pile up
+        behind a hung one). None waits as long as that fetch takes.
+        """
+        if not self._lock.acquire(timeout=-1 if wait is None else max(0.0, wait)):
+            return None
+        try:
             if self._stop.is_set() and self._thread is threading.current_thread():
                 return None
             delay = self._poll_locked()
             if delay is not None:
                 self._next_due = self._clock() + delay
             return delay
+        finally:
+            self._lock.release()
 
     def _poll_locked(self) -> float | None:
         c = self._counters
         c.polls += 1
         try:
             fetched = self.source.fetch()
-        except RetryableSourceError as exc:
-            return self._failed(exc, retry_after=exc.retry_after)
-        except PermanentSourceError as exc:
-            self._ready.set()  # nothing to wait for: a human must act
-            self._failed(exc, retry_after=None)
-            return self.polling.permanent_retry
-        except Exception as exc:  # an unknown failure is treated as transient
-            return self._failed(exc, retry_after=None)
-        c.consecutive_failures = 0
-        c.last_success = self._clock()
-        c.checked_at = self._wall()
+        except DocumentError as exc:  # refused while reading (a body past its size cap)
+            self._fetched()
+            self._refused(None, exc)
+            return self._next_after(self.polling.interval)
+        except Exception as exc:
+            if self._stop.is_set():
+                return None  # closing: the source was closed under this fetch on purpose
+            if isinstance(exc, RetryableSourceError):
+                return self._failed(exc, retry_after=exc.retry_after)
+            if isinstance(exc, PermanentSourceError):
+                self._ready.set()  # nothing to wait for: a human must act
+                self._failed(exc, retry_after=None)
+                return self.polling.permanent_retry
+            return self._failed(exc, retry_after=None)  # an unknown failure is transient
+        self._fetched()
         if fetched.body is not None:
             self._accept(fetched)
         if fetched.poll_after is None:
             self._ready.set()
             return None
-        interval = fetched.poll_after if fetched.poll_after > 0 else 0.0
+        return self._next_after(fetched.poll_after)
+
+    def _fetched(self) -> None:
+        """The source answered (new, unchanged, or a document it refused while reading)."""
+        c = self._counters
+        c.consecutive_failures = 0
+        c.last_success = self._clock()
+        c.checked_at = self._wall()
+
+    def _next_after(self, interval: float) -> float:
+        interval = interval if interval > 0 else 0.0
         return interval * (1.0 + self._rng.random() * self.polling.jitter)
 
     def _failed(self, exc: BaseException, *, retry_after: float | None) -> float:
@@ -290,10 +327,7 @@ class Poller:
                 wall=self._wall,
             )
         except DocumentError as exc:
-            c.rejected += 1
-            c.last_error = f"document {fetched.version!r} refused: {_refusal(exc)}"
-            # no traceback: the message says exactly what is wrong with the document
-            log.error("flagkit: %s; keeping version %r", c.last_error, c.version)  # noqa: TRY400
+            self._refused(fetched.version, exc)
             return False
         except Exception as exc:  # a bug in flagkit must not replace a good snapshot either
             c.rejected += 1
@@ -307,6 +341,14 @@ class Poller:
         c.fetched_at = self._wall()
         self._write_backup(fetched)
         return True
+
+    def _refused(self, version: str | None, exc: DocumentError) -> None:
+        c = self._counters
+        c.rejected += 1
+        what = "document" if version is None else f"document {version!r}"
+        c.last_error = f"{what} refused: {_refusal(exc)}"
+        # no traceback: the message says exactly what is wrong with the document
+        log.error("flagkit: %s; keeping version %r", c.last_error, c.version)  # noqa: TRY400
 
     def _publish(self, snapshot: Snapshot) -> bool:
         publish = self._publish_ref()

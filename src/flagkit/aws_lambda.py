@@ -173,6 +173,7 @@ def with_flags(
     budget: float = 0.2,
     budget_fraction: float = 0.1,
     cold_start_wait: float = 2.0,
+    refresh_timeout: float = 20.0,
     wall: Callable[[], float] = time.time,
 ) -> Callable[[H], H]:
     """Decorate a Lambda handler so each invocation starts with fresh-enough flags.
@@ -191,9 +192,14 @@ def with_flags(
         cold_start_wait: at decoration (the init phase), if the client has never fetched,
             wait up to this many seconds for a first document. 0: leave it to the first
             invocation. A backup given to ``Flags(backup_path=...)`` is served meanwhile.
+        refresh_timeout: seconds, by the wall clock, after which a refresh still running
+            (a hung source, or a sandbox frozen mid-refresh) is abandoned: the source is asked
+            to end its fetch, and the next invocation that finds the flags stale starts a new
+            refresh. Keep it above the source's own deadline (``AppConfigSource`` gives up
+            after ``fetch_timeout``, 10 s by default).
         wall: the wall clock; pass the same one given to ``Flags(wall=...)``. Handlers
             sharing one client share one refresher (and its in-flight guard), which keeps the
-            clock of the first decoration.
+            clock (and ``refresh_timeout``) of the first decoration.
 
     The handler gets its flags from :func:`current`.
     """
@@ -201,7 +207,8 @@ def with_flags(
     _check("budget", budget)
     _check("budget_fraction", budget_fraction, high=1.0)
     _check("cold_start_wait", cold_start_wait)
-    refresher = refresher_for(flags, wall=wall)
+    _check("refresh_timeout", refresh_timeout, low=1e-3)
+    refresher = refresher_for(flags, wall=wall, timeout=refresh_timeout)
     gate = _Gate(flags, refresher, max_age=max_age, budget=budget, budget_fraction=budget_fraction)
     _cold_start(flags, refresher, cold_start_wait, max_age)
 
