@@ -187,7 +187,7 @@ def misses_lock() -> Case:
 
 def lambda_refresher_lock() -> Case:
     flags = _client()
-    refresher = refresher_for(flags, wall=_Wall())
+    refresher = refresher_for(flags, wall=_Wall(), timeout=20.0)
 
     def child() -> None:
         attempt, new = refresher.start(backoff_cap=0.0)
@@ -201,7 +201,7 @@ def lambda_registry_lock() -> Case:
 
     flags = _client()
     return _lambda_refresh._registry_lock, lambda: _check(
-        refresher_for(flags, wall=_Wall()) is not None
+        refresher_for(flags, wall=_Wall(), timeout=20.0) is not None
     )
 
 
@@ -315,7 +315,7 @@ def test_a_refresh_in_flight_at_fork_does_not_stop_the_childs_refreshes() -> Non
             return super().fetch()
 
     flags = _client(Blocking())
-    refresher = refresher_for(flags, wall=_Wall())
+    refresher = refresher_for(flags, wall=_Wall(), timeout=20.0)
     attempt, new = refresher.start(backoff_cap=0.0)
     assert new and entered.wait(BOUND)
 
