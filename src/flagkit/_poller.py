@@ -19,6 +19,7 @@ starts its own thread if the parent had one, once every flagkit lock in the chil
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import threading
@@ -42,6 +43,9 @@ from ._sources.base import Fetched, Source, content_version
 __all__ = ["Poller", "Polling", "Status"]
 
 log = logging.getLogger("flagkit")
+
+
+MAX_WAIT = 86_400.0  # AppConfig's longest poll interval: no advice makes the poller wait longer
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +294,9 @@ class Poller:
         c.checked_at = self._wall()
 
     def _next_after(self, interval: float) -> float:
-        interval = interval if interval > 0 else 0.0
+        if not math.isfinite(interval):  # advice no clock can wait for: the local setting
+            interval = self.polling.interval
+        interval = min(interval, MAX_WAIT) if interval > 0 else 0.0
         return interval * (1.0 + self._rng.random() * self.polling.jitter)
 
     def _failed(self, exc: BaseException, *, retry_after: float | None) -> float:
@@ -301,9 +307,18 @@ class Poller:
         c.last_error = text
         if text not in c.logged:  # one line per distinct problem, not one per poll
             c.logged.add(text)
-            log.warning("flagkit: fetch failed (%s); serving the last good flags", text)
-        if retry_after is not None:
-            return retry_after
+            if c.version is None:
+                log.warning(
+                    "flagkit: fetch failed (%s); no flags loaded yet: evaluations return "
+                    "their defaults",
+                    text,
+                )
+            else:
+                log.warning("flagkit: fetch failed (%s); serving the last good flags", text)
+        if retry_after is not None and math.isfinite(retry_after):
+            # a server's Retry-After of 1e999 must not overflow Event.wait: bounded, and an
+            # infinite or NaN one is no advice at all (the backoff below decides)
+            return min(max(retry_after, 0.0), MAX_WAIT)
         ceiling = min(
             self.polling.backoff_cap,
             self.polling.backoff_base * 2 ** min(c.consecutive_failures, 30),
