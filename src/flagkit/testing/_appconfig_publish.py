@@ -181,7 +181,3 @@ class Publisher:
             ConfigurationVersion=str(version),
         )
         return version, int(deployment["DeploymentNumber"])
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()

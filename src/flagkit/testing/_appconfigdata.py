@@ -92,6 +92,7 @@ class LocalAppConfigData:
         self._close_lock = threading.Lock()
         self._closed = False
         self._cloudwatch = cloudwatch
+        self._clients: list[Any] = []  # from client() and appconfig_client(); close() closes
         # Deployment timestamps: the injected clock, anchored to the wall clock once.
         anchor = time.time() - clock()
         store = Store(clock, self._first_alarm)
@@ -305,11 +306,19 @@ class LocalAppConfigData:
         Keyword arguments override ``botocore.config.Config`` options, e.g.
         ``read_timeout=0.2`` or ``parameter_validation=False``.
         """
-        return boto3_client("appconfigdata", self.endpoint_url, config_overrides)
+        return self._track(boto3_client("appconfigdata", self.endpoint_url, config_overrides))
 
     def appconfig_client(self, **config_overrides: Any) -> Any:
-        """A real boto3 ``appconfig`` (control plane) client pointed at this server."""
-        return boto3_client("appconfig", self.endpoint_url, config_overrides)
+        """A real boto3 ``appconfig`` (control plane) client pointed at this server.
+
+        Options as for ``client()``. Clients from either method are closed by ``close()``.
+        """
+        return self._track(boto3_client("appconfig", self.endpoint_url, config_overrides))
+
+    def _track(self, client: Any) -> Any:
+        with self._close_lock:
+            self._clients.append(client)
+        return client
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -342,7 +351,8 @@ class LocalAppConfigData:
         self._closing.set()
         self._httpd.shutdown()  # returns within one accept poll
         self._httpd.server_close()
-        self._publisher.close()
+        for client in self._clients:
+            client.close()  # idempotent in botocore; a test may have closed it already
         threads = [self._thread, *self._httpd.drop_connections()]
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))

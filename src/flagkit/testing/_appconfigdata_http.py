@@ -34,6 +34,9 @@ class _Headers(dict[str, str]):
 class _Handler(BaseHTTPRequestHandler):
     server: HTTPServer
     protocol_version = "HTTP/1.1"  # keep-alive, as botocore's connection pool expects
+    # Headers and body go out in two writes; with Nagle on, the second waits for the client's
+    # delayed ACK (~40 ms on Linux) and every kept-alive request would look slow.
+    disable_nagle_algorithm = True
 
     def version_string(self) -> str:
         return "flagkit-local-appconfigdata"
