@@ -17,7 +17,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from flagkit.testing import _appconfigdata_wire as wire
 from flagkit.testing._appconfig_store import (
-    FREEFORM,
     ApiError,
     Application,
     Environment,
@@ -140,10 +139,7 @@ class ControlPlane:
         return wire.json_reply(200, self._env(self.store.environment(req.parts[1], req.parts[3])))
 
     def create_profile(self, req: _Request) -> wire.Reply:
-        profile = self.store.create_profile(
-            req.parts[1], req.json["Name"], req.json["LocationUri"], req.json.get("Type", FREEFORM),
-            req.json.get("Description", ""), Validators=req.json.get("Validators"),
-        )  # fmt: skip
+        profile = self.store.create_profile(req.parts[1], req.json)
         return wire.json_reply(201, _profile(profile))
 
     def list_profiles(self, req: _Request) -> wire.Reply:

@@ -158,25 +158,19 @@ class Store:
             self._advance(env)
             return env  # type: ignore[no-any-return]
 
-    def create_profile(
-        self,
-        app_id: str,
-        name: str,
-        location: str,
-        profile_type: str,
-        description: str,
-        **rest: Any,
-    ) -> Profile:
+    def create_profile(self, app_id: str, request: dict[str, Any]) -> Profile:
+        """CreateConfigurationProfile; ``Type`` defaults to freeform, as on AWS."""
+        name, location = request["Name"], request["LocationUri"]
+        profile_type = request.get("Type", FREEFORM)
         if location != "hosted":
-            raise bad_request(
-                "LocationUri: the local AppConfig hosts configurations only ('hosted')"
-            )
+            raise bad_request("LocationUri: only the hosted store ('hosted') is modelled")
         if profile_type not in (FEATURE_FLAGS, FREEFORM):
             raise bad_request(f"Type must be {FEATURE_FLAGS} or {FREEFORM}, not {profile_type!r}")
-        if rest.get("Validators"):
+        if request.get("Validators"):
             raise bad_request("Validators are not supported by the local AppConfig")
         with self.lock:
             app = self.application(app_id)
+            description = request.get("Description", "")
             profile = Profile(self._new_id("p"), app.id, name, profile_type, description)
             app.profiles[profile.id] = profile
             return profile

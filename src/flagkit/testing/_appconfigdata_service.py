@@ -1,8 +1,10 @@
 """What the local AppConfigData server answers, with no HTTP in sight.
 
-``_Service`` turns one request (method, path, body) into one ``Reply`` (status, headers, body,
-or "drop the connection") and records it. ``_appconfigdata.py`` puts it behind a socket;
-``_appconfigdata_wire.py`` builds the bytes. The protocol rules all live here.
+``_Service`` turns one request (method, path, body, headers) into one ``Reply`` (status,
+headers, body, or "drop the connection") and records it. Control-plane requests go to
+``_appconfig_api.ControlPlane``; data-plane ones are answered here, asking the control plane's
+``Store`` which hosted version a session is served. ``_appconfigdata.py`` puts it behind a
+socket; ``_appconfigdata_wire.py`` builds the bytes.
 
 The rules come from botocore's service model for ``appconfigdata`` 2021-11-11
 (research/appconfig.md §1). Where the model is silent, the choice is marked [inference] and
