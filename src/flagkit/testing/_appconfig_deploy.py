@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["PREDEFINED", "Deployment", "Strategy", "bucket", "percentage_at"]
+__all__ = ["PREDEFINED", "Deployment", "Strategy", "alarm_names", "bucket"]
 
 MINUTE = 60.0
 ACTIVE = frozenset({"DEPLOYING", "BAKING"})
@@ -78,19 +78,18 @@ def _steps(strategy: Strategy) -> list[float]:
     return [min(100.0, p) for p in out]
 
 
-def percentage_at(strategy: Strategy, elapsed: float) -> float:
-    """``PercentageComplete`` ``elapsed`` seconds after the start; 100 once the window ends.
+def _schedule(strategy: Strategy) -> list[tuple[float, float]]:
+    """``(seconds after the start, PercentageComplete)`` for each step.
 
     The steps are spread evenly over ``DeploymentDurationInMinutes`` and the first one is
     reached at once: the SDK's model text says a 20 % linear deployment "initially makes the
     configuration available to 20 percent of the targets", and ``PercentageComplete`` has a
     minimum of 1. (The user guide's timeline starts at 0 % instead; docs/local-server.md.)
+    The bake starts when the whole duration has passed.
     """
     steps = _steps(strategy)
-    window = strategy.duration_minutes * MINUTE
-    if elapsed >= window:
-        return 100.0
-    return steps[min(len(steps) - 1, int(elapsed / (window / len(steps))))]
+    interval = strategy.duration_minutes * MINUTE / len(steps)
+    return [(i * interval, pct) for i, pct in enumerate(steps)]
 
 
 def bucket(deployment_key: str, target: str) -> float:
@@ -153,11 +152,10 @@ class Deployment:
             return
         elapsed = max(0.0, now - self.started)
         window = self.strategy.duration_minutes * MINUTE
-        steps = _steps(self.strategy)
-        for i, pct in enumerate(steps):  # log each step reached, at the time it was reached
-            at = self.started + i * window / len(steps)
-            if pct > self.percentage and (elapsed >= i * window / len(steps)):
+        for offset, pct in _schedule(self.strategy):  # each step reached, when it was reached
+            if pct > self.percentage and elapsed >= offset:
                 self.percentage = pct
+                at = self.started + offset
                 self._log("PERCENTAGE_UPDATED", "APPCONFIG", f"Deployed to {pct:g}%", at)
         if elapsed >= window and self.state == "DEPLOYING":
             self.percentage = 100.0

@@ -351,11 +351,13 @@ class LocalAppConfigData:
         self._closing.set()
         self._httpd.shutdown()  # returns within one accept poll
         self._httpd.server_close()
-        for client in self._clients:
-            client.close()  # idempotent in botocore; a test may have closed it already
         threads = [self._thread, *self._httpd.drop_connections()]
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+        # Only now: a client closing its socket first would let a handler thread leave the
+        # connection table on its own, unjoined, while close() returns.
+        for client in self._clients:
+            client.close()  # idempotent in botocore; a test may have closed it already
 
     def __enter__(self) -> LocalAppConfigData:
         return self
