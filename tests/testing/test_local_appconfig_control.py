@@ -315,3 +315,66 @@ def test_the_aws_cli_drives_the_control_plane(server: LocalAppConfigData, tmp_pa
     with flagkit.Flags(source, start=False) as flags:
         assert flags.refresh() and flags.version == "cli-1"
         assert flags.get_str("banner", "text", "") == "hi"
+
+
+def test_every_answer_has_only_members_the_model_defines(server: LocalAppConfigData) -> None:
+    """Each JSON body and header the control plane sends is a member of the model's output."""
+    control = server.appconfig_client()
+    seen: dict[str, int] = {}
+
+    def check(operation_model: Any, response_dict: dict[str, Any], **_: Any) -> None:
+        status = response_dict["status_code"]
+        shape = operation_model.output_shape
+        if status >= 300 or shape is None:
+            return
+        seen[operation_model.name] = status
+        assert status == operation_model.http.get("responseCode", 200), operation_model.name
+        members = shape.members
+        payload = shape.serialization.get("payload")
+        wire_headers = {
+            m.serialization["name"].lower() for m in members.values()
+            if m.serialization.get("location") == "header"
+        }  # fmt: skip
+        if payload is None:
+            body = json.loads(response_dict["body"])
+            assert set(body) <= set(members), (operation_model.name, set(body) - set(members))
+        ours = {k.lower() for k in response_dict["headers"]} - {
+            "content-length", "content-type", "x-amzn-requestid", "server", "date", "connection"}  # fmt: skip
+        assert ours <= wire_headers, (operation_model.name, ours - wire_headers)
+
+    control.meta.events.register("before-parse.appconfig.*", check)
+    app = control.create_application(Name=APP, Description="shop")["Id"]
+    monitor = {"AlarmArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:x"}
+    env = control.create_environment(ApplicationId=app, Name=ENV, Monitors=[monitor])["Id"]
+    profile = control.create_configuration_profile(
+        ApplicationId=app, Name=PROFILE, LocationUri="hosted", Type="AWS.AppConfig.FeatureFlags"
+    )["Id"]
+    control.create_hosted_configuration_version(
+        ApplicationId=app, ConfigurationProfileId=profile, Content=json.dumps(STORED).encode(),
+        ContentType="application/json", VersionLabel="v1", Description="first",
+    )  # fmt: skip
+    strategy = control.create_deployment_strategy(
+        Name="s", DeploymentDurationInMinutes=10, GrowthFactor=50
+    )["Id"]
+    start = {"ApplicationId": app, "EnvironmentId": env}
+    control.start_deployment(**start, DeploymentStrategyId=strategy,
+                             ConfigurationProfileId=profile, ConfigurationVersion="1")  # fmt: skip
+    for call, kwargs in [
+        (control.get_application, {"ApplicationId": app}),
+        (control.list_applications, {}),
+        (control.get_environment, start),
+        (control.list_environments, {"ApplicationId": app}),
+        (control.get_configuration_profile, {"ApplicationId": app, "ConfigurationProfileId": profile}),
+        (control.list_configuration_profiles, {"ApplicationId": app}),
+        (control.get_hosted_configuration_version,
+         {"ApplicationId": app, "ConfigurationProfileId": profile, "VersionNumber": 1}),
+        (control.list_hosted_configuration_versions,
+         {"ApplicationId": app, "ConfigurationProfileId": profile}),
+        (control.get_deployment_strategy, {"DeploymentStrategyId": strategy}),
+        (control.list_deployment_strategies, {}),
+        (control.get_deployment, {**start, "DeploymentNumber": 1}),
+        (control.list_deployments, start),
+        (control.stop_deployment, {**start, "DeploymentNumber": 1}),
+    ]:  # fmt: skip
+        call(**kwargs)
+    assert len(seen) == 19 and seen["StopDeployment"] == 202 and seen["StartDeployment"] == 201
