@@ -413,6 +413,10 @@ def soak(
             tempfile.TemporaryDirectory(prefix="flagkit-soak-") as tmp,
             LocalAppConfigData(poll_interval=POLL_INTERVAL) as server,
         ):
+            # A freeform profile: AppConfig serves its bytes as they are, so the invalid
+            # documents below reach the pollers (a feature-flag profile would refuse them at
+            # CreateHostedConfigurationVersion, before any poller saw them).
+            server.create(APP, ENV, PROFILE, profile_type="AWS.Freeform")
             publish_valid(server)
             clients = [_Poller(server, Path(tmp) / f"backup-{i}.json") for i in range(pollers)]
             workers = [_Evaluator(clients, stop, seed * 1000 + i) for i in range(evaluators)]

@@ -1,6 +1,8 @@
 """Fakes for testing code that uses flagkit, without AWS.
 
-``LocalAppConfigData`` is an AppConfigData service on 127.0.0.1 that real boto3 talks to.
+``LocalAppConfigData`` is a local AWS AppConfig on 127.0.0.1 (control plane and AppConfigData)
+that real boto3 talks to; its ``publish()`` is CreateHostedConfigurationVersion +
+StartDeployment, and sessions read the retrieval-time format, as on AWS.
 """
 
 from flagkit.testing._appconfigdata import LocalAppConfigData
