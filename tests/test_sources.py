@@ -163,7 +163,7 @@ def test_oversize_document_is_refused(changeable: Harness) -> None:
         flags.refresh()
         assert changeable.raw_publish is not None
         changeable.raw_publish(
-            json.dumps({"checkout": {"enabled": False, "pad": "x" * 300}}).encode()
+            json.dumps({"checkout": {"enabled": True, "pad": "x" * 300}}).encode()
         )
         assert flags.refresh() is False
         assert "too large" in (flags.status().last_error or "")

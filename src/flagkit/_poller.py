@@ -287,6 +287,7 @@ class Poller:
                 max_bytes=self.polling.max_bytes,
                 wall=self._wall,
             )
+            snapshot = self._bind(snapshot)
         except DocumentError as exc:
             c.rejected += 1
             c.last_error = f"document {fetched.version!r} refused: {_refusal(exc)}"
@@ -305,6 +306,11 @@ class Poller:
         c.fetched_at = self._wall()
         self._write_backup(fetched)
         return True
+
+    def _bind(self, snapshot: Snapshot) -> Snapshot:
+        """The source's say on a snapshot built from its document (``Source.bind_snapshot``)."""
+        bind = getattr(self.source, "bind_snapshot", None)
+        return bind(snapshot) if callable(bind) else snapshot
 
     def _publish(self, snapshot: Snapshot) -> bool:
         publish = self._publish_ref()
@@ -371,6 +377,7 @@ class Poller:
                 max_bytes=self.polling.max_bytes,
                 wall=self._wall,
             )
+            snapshot = self._bind(snapshot)
         except (OSError, ValueError, DocumentError) as exc:
             why = _refusal(exc) if isinstance(exc, DocumentError) else exc
             log.warning("flagkit: ignoring unusable backup %s: %s", str(path), why)

@@ -73,6 +73,8 @@ class CompiledFlag:
     rollout: Rollout | None = None  # its ramp and alarms (the flagkit-* attributes)
     off: Outcome | None = None  # served outside the ramp: the default variant (or off)
     guard: FlagGuard | None = None  # set on the copies an alarm-guard overlay makes
+    # answered per call by another process (AgentSource(evaluate="agent")): never constant
+    remote: bool = False
 
     @property
     def ramp(self) -> Ramp | None:
@@ -86,6 +88,8 @@ class CompiledFlag:
     @property
     def constant(self) -> bool:
         """Every variant gives the same ``enabled``: no rule can change the answer."""
+        if self.remote:
+            return False
         answers = {o.enabled for o in self.outcomes}
         if self.off is not None:
             answers.add(self.off.enabled)

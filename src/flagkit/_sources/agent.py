@@ -13,20 +13,49 @@ Only ``socket`` is used (see ``_sources/http.py``): no boto3 and not even ``http
 nothing heavy at a Lambda cold start, and no ``HTTP(S)_PROXY`` from the environment is ever
 applied to a loopback call, as ``urllib`` would. HTTP statuses and socket errors are classified
 here and only here.
+
+Multi-variant flags. The agent evaluates them itself and serves the chosen variant, named in
+``_variant`` (user guide, "Retrieving basic and multi-variant feature flags"). A poll carries no
+caller context, so what it returns is the answer for *no* context: normally the default
+variant, for every user. flagkit never serves that silently (``bind_snapshot``):
+
+* by default (``evaluate="snapshot"``) each such flag is logged once, as a WARNING naming it,
+  with the two ways out;
+* ``evaluate="agent"`` asks the agent for such a flag on every evaluation, with the
+  evaluation's attributes and user id as ``Context`` and the user id as ``Entity-Id``: one
+  loopback round trip per call (docs/agent.md). A failure gives the caller's default with a
+  reason; it never raises.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
-from flagkit._exceptions import PermanentSourceError, RetryableSourceError, SourceError
+from flagkit._exceptions import (
+    DocumentError,
+    FlagkitError,
+    PermanentSourceError,
+    RetryableSourceError,
+    SourceError,
+)
+from flagkit._types import ErrorCode, Reason
 
 from .base import Fetched, content_version
 from .http import Disconnected, LoopbackConnection, ProtocolError, Response
 
+if TYPE_CHECKING:
+    from flagkit._snapshot import CompiledFlag, Outcome, Snapshot
+
 __all__ = ["DEFAULT_PORT", "PORT_ENV", "AgentSource", "classify_status"]
+
+Evaluate = Literal["snapshot", "agent"]
+_MAX_IDLE_CONNECTIONS = 8  # per-call connections kept alive for reuse (evaluate="agent")
 
 log = logging.getLogger("flagkit")
 
@@ -106,6 +135,10 @@ class AgentSource:
             longer, interval towards AppConfig).
         content_type: read every body as this type, whatever the agent says (a freeform
             profile holding a Powertools schema: ``flagkit.powertools.MEDIA_TYPE``).
+        evaluate: who picks the variant of a multi-variant flag. ``"snapshot"`` (default):
+            the variant the agent served without context, for everyone, with a one-time
+            WARNING per flag. ``"agent"``: the agent, on every evaluation, given the
+            evaluation's attributes and user id (one loopback request per call).
     """
 
     def __init__(
@@ -120,7 +153,10 @@ class AgentSource:
         timeout: float = DEFAULT_TIMEOUT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         content_type: str | None = None,
+        evaluate: Evaluate = "snapshot",
     ) -> None:
+        if evaluate not in ("snapshot", "agent"):
+            raise ValueError(f"evaluate must be 'snapshot' or 'agent', not {evaluate!r}")
         if port is None:
             port = _port_from_env()
         if not 0 < port < 65536:
@@ -147,6 +183,10 @@ class AgentSource:
         self._closes = 0  # close() calls so far: a request it cut short is not retried
         self._last_digest: str | None = None
         self._last_version: str | None = None
+        self.evaluate: Evaluate = evaluate
+        self._warned: set[str] = set()  # flags already warned about (evaluate="snapshot")
+        self._idle: list[LoopbackConnection] = []  # per-call connections (evaluate="agent")
+        self._idle_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -197,22 +237,193 @@ class AgentSource:
         self._last_digest, self._last_version = digest, version
         return Fetched(body, content_type, version, self.poll_interval)
 
+    # -- multi-variant flags: what the agent evaluated without context ------------------------
+
+    def bind_snapshot(self, snapshot: Snapshot) -> Snapshot:
+        """Warn about, or bind per-call evaluation to, the flags the agent evaluated.
+
+        Called by the poller on every snapshot built from this source's documents (and from
+        its backup). A flag the agent served with ``_variant`` has one variant in the snapshot:
+        the one chosen for a request without context.
+        """
+        served = [key for key, flag in snapshot.flags.items() if _agent_evaluated(flag)]
+        if not served:
+            return snapshot
+        if self.evaluate == "snapshot":
+            for key in served:
+                if key not in self._warned:
+                    self._warned.add(key)
+                    log.warning(
+                        "flagkit: flag %r has variants, and the AppConfig agent evaluated it "
+                        "without context: every evaluation gets variant %r. Use "
+                        "AppConfigSource to evaluate its rules in process, or "
+                        "AgentSource(..., evaluate='agent') to ask the agent on each call",
+                        key,
+                        snapshot.flags[key].outcomes[0].name,
+                    )
+            return snapshot
+        bound = {key: self._per_call(snapshot.flags[key], snapshot.user_key) for key in served}
+        flags = {**snapshot.flags, **bound}
+        enabled_fns = {**snapshot.enabled_fns, **{k: f.enabled for k, f in bound.items()}}
+        return replace(snapshot, flags=flags, enabled_fns=enabled_fns)
+
+    def _per_call(self, flag: CompiledFlag, user_key: str) -> CompiledFlag:
+        key = flag.key
+        path = f"{self.path}?flag={quote(key, safe='')}"
+        contextless = flag.outcomes[0]
+
+        def select(user_id: Any, attributes: dict[str, Any] | None) -> Outcome:
+            headers = {**self._headers, **_context_headers(user_key, user_id, attributes)}
+            try:
+                response = self._per_call_request(path, headers)
+            except (OSError, ProtocolError) as exc:
+                raise _EvaluationFailed(
+                    f"{self._what}: flag {key!r} not evaluated ({type(exc).__name__})"
+                ) from exc
+            if response.status != 200:
+                error = classify_status(response.status, what=self._what)
+                code = ErrorCode.FLAG_NOT_FOUND if response.status == 404 else ErrorCode.GENERAL
+                raise _EvaluationFailed(f"flag {key!r} not evaluated: {error}", code)
+            return _outcome(key, response.body, contextless)
+
+        def enabled(user_id: Any, attributes: dict[str, Any] | None) -> bool:
+            return select(user_id, attributes).enabled
+
+        return replace(flag, select=select, enabled=enabled, remote=True)
+
+    def _per_call_request(self, path: str, headers: dict[str, str]) -> Response:
+        """One GET on a pooled kept-alive connection (evaluations run in many threads)."""
+        with self._idle_lock:
+            conn = self._idle.pop() if self._idle else None
+        reused = conn is not None
+        if conn is None:
+            conn = LoopbackConnection(self.host, self.port, timeout=self.timeout)
+        try:
+            response = conn.get(path, headers)
+        except (Disconnected, BrokenPipeError, ConnectionResetError):
+            if not reused:
+                raise
+            response = conn.get(path, headers)  # the agent closed an idle connection: once more
+        with self._idle_lock:
+            if len(self._idle) < _MAX_IDLE_CONNECTIONS:
+                self._idle.append(conn)
+                conn = None
+        if conn is not None:
+            conn.close()
+        return response
+
+    def _drop_idle(self, *, shutdown: bool) -> None:
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close(shutdown=shutdown)
+
     def reset_after_fork(self) -> None:
         """In a forked child the parent's socket is not ours: open a new one on next fetch."""
         # close() without shutdown() releases only this process's copy of the descriptor: the
         # parent's connection is untouched.
         self._conn.close(shutdown=False)
+        self._idle_lock = threading.Lock()  # may have been held by another thread at fork
+        self._drop_idle(shutdown=False)
 
     def close(self) -> None:
-        """Close the kept-alive connection; a fetch blocked on it fails at once.
+        """Close the kept-alive connections; a fetch blocked on one fails at once.
 
         A later fetch opens a new connection (``Flags.refresh()`` still works after close).
         """
         self._closes += 1
         self._conn.close()
+        self._drop_idle(shutdown=True)
 
     def __repr__(self) -> str:
+        evaluate = ", evaluate='agent'" if self.evaluate == "agent" else ""
         return (
             f"AgentSource({self.application!r}, {self.environment!r}, {self.profile!r}, "
-            f"port={self.port})"
+            f"port={self.port}{evaluate})"
         )
+
+
+class _EvaluationFailed(FlagkitError):
+    """A per-call evaluation that could not be made; the client returns the caller's default.
+
+    ``error_code`` is what ``Flags.details()`` reports (evaluation never raises).
+    """
+
+    def __init__(self, message: str, error_code: ErrorCode = ErrorCode.GENERAL) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+
+
+def _agent_evaluated(flag: CompiledFlag) -> bool:
+    """A flag the agent served evaluated: one named variant, no rule."""
+    return flag.multi_variant and len(flag.outcomes) == 1 and flag.rules == (None,)
+
+
+def _header_text(what: str, text: str) -> str:
+    # Printable ASCII only, and no comma: commas separate Context entries (AWS: "multiple
+    # context values may be passed ... as comma-separated values in a single header").
+    if not all(" " <= ch <= "~" for ch in text) or "," in text:
+        raise _EvaluationFailed(
+            f"{what} {text[:40]!r} cannot travel in an HTTP header to the agent "
+            "(printable ASCII without ',' only)",
+            ErrorCode.INVALID_CONTEXT,
+        )
+    return text
+
+
+def _context_value(key: str, value: Any) -> str:
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return _header_text(f"context value of {key!r}", value)
+    if isinstance(value, int | float):
+        return repr(value)
+    raise _EvaluationFailed(
+        f"context value of {key!r} is a {type(value).__name__}; the agent takes strings, "
+        "numbers and booleans",
+        ErrorCode.INVALID_CONTEXT,
+    )
+
+
+def _context_headers(
+    user_key: str, user_id: Any, attributes: Mapping[str, Any] | None
+) -> dict[str, str]:
+    """``Context`` (the attributes, and the user id under ``user_key``) and ``Entity-Id``."""
+    context = dict(attributes or {})
+    if user_id is not None:
+        context[user_key] = user_id
+    pairs = []
+    for key, value in context.items():
+        if value is None:
+            continue  # a None value is a missing key, as in flagkit's own rules
+        if not isinstance(key, str) or not key or "=" in key:
+            raise _EvaluationFailed(
+                f"context key {key!r} cannot be sent to the agent", ErrorCode.INVALID_CONTEXT
+            )
+        pairs.append(f"{_header_text('context key', key)}={_context_value(key, value)}")
+    headers = {"Context": ",".join(pairs)} if pairs else {}
+    if user_id is not None:
+        headers["Entity-Id"] = _header_text("user id", _context_value(user_key, user_id))
+    return headers
+
+
+def _outcome(key: str, body: bytes, contextless: Outcome) -> Outcome:
+    """The agent's answer for one flag, as an outcome (validated by the document stage)."""
+    from flagkit._document.appconfig import load_document, parse_json
+    from flagkit._snapshot import Outcome
+
+    try:
+        specs = {spec.key: spec for spec in load_document(parse_json(body))}
+    except DocumentError as exc:
+        raise _EvaluationFailed(
+            f"flag {key!r}: the agent's answer was refused: {exc.message}",
+            ErrorCode.PARSE_ERROR,
+        ) from exc
+    spec = specs.get(key)
+    if spec is None:
+        raise _EvaluationFailed(f"the agent's answer has no flag {key!r}", ErrorCode.FLAG_NOT_FOUND)
+    variant = spec.variants[0]
+    # [inference] The agent does not say why it chose a variant. The one it gives without
+    # context is the default (no rule matched); any other was chosen by a rule.
+    reason = Reason.DEFAULT if variant.name == contextless.name else Reason.TARGETING_MATCH
+    return Outcome(variant.name, variant.enabled, variant.values, reason, 0, None)
