@@ -30,7 +30,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from flagkit.testing._agent_eval import AgentError, check_entity_id, parse_context
+from flagkit.testing._agent_eval import (
+    AgentError,
+    EntityVersion,
+    Evaluator,
+    Served,
+    check_entity_id,
+    parse_context,
+)
 from flagkit.testing._agent_upstream import Upstream
 from flagkit.testing._loopback_server import LoopbackHTTPServer
 
@@ -41,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["AgentRequest", "LocalAppConfigAgent"]
 
 _ACCEPT_POLL_SECONDS = 0.05  # how long close() may wait for the accept loop to notice
+_EVALUATORS_KEPT = 8  # compiled versions kept for Entity-Id answers (new and previous, ...)
 _AGENT_ERRORS = {
     400: "BadRequest",
     401: "Unauthorized",
@@ -105,6 +113,9 @@ class LocalAppConfigAgent:
             default is 45); 0, the default here, polls on every request, never sooner than
             the data plane allows.
         clock: monotonic seconds for the poll interval (tests move a fake clock).
+        entity_version: ``(configuration, entity_id) -> Served | None``, the version an
+            ``Entity-Id`` is served during a deployment (None: the agent's own version).
+            Without it, the data plane's deployments decide, when it has any.
         host, port: where to listen; port 0 takes a free port.
     """
 
@@ -115,6 +126,7 @@ class LocalAppConfigAgent:
         appconfigdata: LocalAppConfigData | None = None,
         poll_interval: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        entity_version: EntityVersion | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -135,6 +147,8 @@ class LocalAppConfigAgent:
         self._upstream = Upstream(
             appconfigdata.endpoint_url, poll_interval=poll_interval, clock=clock
         )
+        self._entity_version = entity_version
+        self._evaluators: dict[Served, Evaluator] = {}
         self._counters: dict[tuple[str, str, str], int] = {}
         self._removed: set[tuple[str, str, str]] = set()
         self._faults: deque[tuple[Fault, float]] = deque()
@@ -340,11 +354,26 @@ class LocalAppConfigAgent:
         if removed:
             raise AgentError(404, "ResourceNotFound")
         evaluator = self._upstream.get(configuration)
+        entity_id = headers.entity_id
+        if entity_id and self._entity_version is not None:
+            served = self._entity_version(configuration, entity_id)
+            if served is not None and served != evaluator.served:
+                evaluator = self._evaluator(served)
         body, content_type = evaluator.answer(flags, context)
         out = [("Content-Type", content_type)]
         if evaluator.served.version is not None:
             out.append(("Configuration-Version", evaluator.served.version))
         return _Answer(200, tuple(out), body)
+
+    def _evaluator(self, served: Served) -> Evaluator:
+        """The compiled form of a version an entity is served (a few are kept)."""
+        with self._lock:
+            found = self._evaluators.get(served)
+            if found is None:
+                if len(self._evaluators) >= _EVALUATORS_KEPT:
+                    self._evaluators.pop(next(iter(self._evaluators)))
+                found = self._evaluators[served] = Evaluator(served)
+            return found
 
     # -- lifecycle ----------------------------------------------------------------------------
 

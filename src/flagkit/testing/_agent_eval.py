@@ -22,7 +22,7 @@ them and passes them on as attributes.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ from flagkit._rules.compile import CompiledRule
 __all__ = [
     "MAX_ENTITY_ID_BYTES",
     "AgentError",
+    "EntityVersion",
     "Evaluator",
     "Served",
     "check_entity_id",
@@ -60,6 +61,11 @@ class Served:
     body: bytes
     content_type: str
     version: str | None  # the data plane's Version-Label, sent on as Configuration-Version
+
+
+# (configuration, entity id) -> the version that entity is served now, or None for "whatever
+# the agent's own session was served" (no deployment in progress, or nothing known of one).
+EntityVersion = Callable[[tuple[str, str, str], str], "Served | None"]
 
 
 def parse_context(headers: Iterable[str]) -> dict[str, str]:
