@@ -71,7 +71,7 @@ def test_first_document_is_served_with_the_agents_version(agent: LocalAppConfigA
         assert flags.refresh() is True
         assert flags.enabled("checkout") is True
         assert flags.get_int("checkout", "limit", 0) == 3
-        assert flags.version == "1"
+        assert flags.version == "v1"
 
 
 def test_unchanged_document_is_not_swapped(agent: LocalAppConfigAgent) -> None:
@@ -80,7 +80,7 @@ def test_unchanged_document_is_not_swapped(agent: LocalAppConfigAgent) -> None:
     first = source.fetch()
     assert first.body is not None
     again = source.fetch()
-    assert again.body is None and again.version == "1"
+    assert again.body is None and again.version == "v1"
     with Flags(agent.source("shop", "prod", "flags"), start=False) as flags:
         flags.refresh()
         assert flags.refresh() is False
@@ -96,7 +96,7 @@ def test_published_change_is_swapped_in(agent: LocalAppConfigAgent) -> None:
         agent.publish("shop", "prod", "flags", OFF)
         assert flags.refresh() is True
         assert flags.enabled("checkout", default=True) is False
-        assert seen == [(None, "1"), ("1", "2")]
+        assert seen == [(None, "v1"), ("v1", "v2")]
 
 
 def test_bad_document_never_replaces_a_good_snapshot(agent: LocalAppConfigAgent) -> None:
@@ -107,10 +107,10 @@ def test_bad_document_never_replaces_a_good_snapshot(agent: LocalAppConfigAgent)
         assert flags.refresh() is False
         agent.publish("shop", "prod", "flags", b'{"checkout": {"enabled": tru')
         assert flags.refresh() is False
-        assert flags.version == "1" and flags.enabled("checkout") is True
+        assert flags.version == "v1" and flags.enabled("checkout") is True
         assert flags.status().rejected == 2
         agent.publish("shop", "prod", "flags", OFF)
-        assert flags.refresh() is True and flags.version == "4"
+        assert flags.refresh() is True and flags.version == "v4"
 
 
 def test_without_version_header_the_content_hash_versions(agent: LocalAppConfigAgent) -> None:
@@ -130,7 +130,7 @@ def test_same_version_with_other_bytes_is_a_change(agent: LocalAppConfigAgent) -
     """Only the same version *and* the same bytes count as unchanged."""
     source = agent.source("shop", "prod", "flags")
     source.fetch()
-    agent.publish("shop", "prod", "flags", OFF, version="1")
+    agent.publish("shop", "prod", "flags", OFF, version="v1")
     assert source.fetch().body == json.dumps(OFF).encode()
 
 
@@ -345,7 +345,7 @@ def test_cold_start_with_agent_down_serves_the_backup(tmp_path: Path) -> None:
     down = AgentSource("shop", "prod", "flags", host="127.0.0.1", port=closed_port())
     with Flags(down, start=False, backup_path=backup) as flags:
         assert flags.refresh() is False
-        assert flags.ready and flags.version == "1" and flags.enabled("checkout") is True
+        assert flags.ready and flags.version == "v1" and flags.enabled("checkout") is True
 
 
 def test_invalid_arguments_are_refused() -> None:
@@ -781,7 +781,7 @@ def profile(request: pytest.FixtureRequest) -> Iterator[tuple[str, Any]]:
     from flagkit.testing import LocalAppConfigData
 
     with LocalAppConfigData(poll_interval=0) as data, _ClosingAgent(appconfigdata=data) as agent:
-        data.publish("shop", "prod", "flags", PROFILES[request.param], version_label="1")
+        data.publish("shop", "prod", "flags", PROFILES[request.param], version_label="v1")
         client = data.client()
         direct = Flags(AppConfigSource("shop", "prod", "flags", client=client), start=False)
         assert direct.refresh(), direct.status().last_error

@@ -323,7 +323,7 @@ def test_budget_with_local_appconfigdata_delay(wall: Wall) -> None:
     from flagkit.testing import LocalAppConfigData
 
     with LocalAppConfigData(poll_interval=0) as server:
-        server.publish("shop", "prod", "flags", ON, version_label="1")
+        server.publish("shop", "prod", "flags", ON, version_label="v1")
         client = server.client()
         flags = Flags(
             AppConfigSource("shop", "prod", "flags", client=client), start=False, wall=wall
@@ -334,12 +334,12 @@ def test_budget_with_local_appconfigdata_delay(wall: Wall) -> None:
             view = current()
             return view.version, view.enabled("checkout")
 
-        assert handler({}, Context()) == ("1", True)
-        server.publish("shop", "prod", "flags", OFF, version_label="2")
+        assert handler({}, Context()) == ("v1", True)
+        server.publish("shop", "prod", "flags", OFF, version_label="v2")
         server.inject("delay", delay=5)
         wall.jump(600)
         started = time.monotonic()
-        assert handler({}, Context()) == ("1", True)
+        assert handler({}, Context()) == ("v1", True)
         assert time.monotonic() - started < 0.3 + 4.0  # well under the server's 5 s delay
         flags.close()
     client.close()
@@ -538,7 +538,7 @@ def test_lambda_example_runs_with_a_lambda_shaped_context(agent_env: Any) -> Non
         assert json.loads(reply["body"]) == {
             "pricing": "new",
             "max_items": 25,
-            "flags_version": "1",
+            "flags_version": "v1",
             "request_id": context.aws_request_id,
         }
         assert (Path(os.environ["FLAGS_BACKUP_PATH"])).exists()

@@ -93,6 +93,16 @@ def test_part_two_ramps_and_the_guard_switches_off(demo: tuple[DemoResult, str])
     assert f"step {TOTAL_STEPS}/{TOTAL_STEPS}" in text
 
 
+def test_every_publish_goes_through_the_appconfig_api(demo: tuple[DemoResult, str]) -> None:
+    """Each document reached the client via CreateHostedConfigurationVersion + StartDeployment."""
+    result, _ = demo
+    published = [op for op, status in result.api_calls if status == 201]
+    versions = published.count("CreateHostedConfigurationVersion")
+    assert versions == len(result.steps) + 2  # part one's steps, then v7 and v8
+    assert published.count("StartDeployment") == versions
+    assert all(status is not None and status < 300 for _, status in result.api_calls)
+
+
 def test_population_is_deterministic() -> None:
     assert population(50) == population(50)
     assert sum(1 for _, a in population(1000) if a["email"].endswith("@shop.example")) == 5

@@ -6,6 +6,7 @@ assertions run against all of them (cachetools' CacheTestMixin idea).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 import flagkit
 from flagkit import FileSource, Flags, Polling, StaticSource
@@ -31,6 +33,9 @@ class Harness:
     source: flagkit.Source
     publish: Callable[[Any], None] | None  # None: the source can never change (static)
     raw_publish: Callable[[bytes], None] | None = None
+    # The publisher refuses an invalid document itself, as CreateHostedConfigurationVersion
+    # does for a feature-flag profile, so it never reaches the source.
+    refuses_invalid: bool = False
 
 
 def _static(tmp_path: Path) -> Iterator[Harness]:
@@ -55,37 +60,100 @@ def _file(tmp_path: Path) -> Iterator[Harness]:
     )
 
 
-def _appconfig(tmp_path: Path) -> Iterator[Harness]:
-    from flagkit.testing import LocalAppConfigData
+def stored(view: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The stored feature-flag document that serves ``view``'s ``checkout`` state.
 
-    with LocalAppConfigData(poll_interval=0) as server:
-        server.publish("shop", "prod", "flags", json.dumps(ON), version_label="1")
-        counter = iter(range(2, 10_000))
+    ``basic``: checkout is a basic flag; ``mixed``: plus a multi-variant flag beside it;
+    ``variants``: checkout itself has variants, and ``view`` is its default variant (the tests
+    evaluate without context, so no rule matches).
+    """
+    state = dict(view["checkout"])
+    enabled = state.pop("enabled")
+    number = {"constraints": {"type": "number"}}
+    attributes: dict[str, Any] = {name: {} for name in state} | {"limit": number}
+    flags: dict[str, Any] = {"checkout": {"name": "Checkout", "attributes": attributes}}
+    values: dict[str, Any] = {"checkout": {"enabled": enabled, **state}}
+    if kind == "variants":
+        values["checkout"] = {
+            "_variants": [
+                {"name": "pro", "enabled": True, "rule": '(eq $plan "pro")'},
+                {"name": "default", "enabled": enabled, "attributeValues": state},
+            ]
+        }
+    if kind == "mixed":
+        flags["banner"] = {"name": "Banner"}
+        values["banner"] = {
+            "_variants": [
+                {"name": "beta", "enabled": True, "rule": "(split pct::10 by::$userId)"},
+                {"name": "off", "enabled": False},
+            ]
+        }
+    return {"version": "1", "flags": flags, "values": values}
 
-        def publish_raw(body: bytes) -> None:
-            server.publish("shop", "prod", "flags", body, version_label=str(next(counter)))
 
-        client = server.client()
-        source = flagkit.AppConfigSource("shop", "prod", "flags", client=client)
-        yield Harness(source, lambda doc: publish_raw(json.dumps(doc).encode()), publish_raw)
-        client.close()
+def _appconfig(kind: str, via: str = "direct") -> Callable[[Path], Iterator[Harness]]:
+    """AppConfigSource (or AgentSource) against the local AppConfig; ``kind`` is the profile.
+
+    ``freeform``: an AWS.Freeform profile holding data-view JSON, served byte for byte (so a
+    bad document does reach the source). The others are AWS.AppConfig.FeatureFlags profiles
+    (see ``stored``): the control plane validates what is published, and the source reads the
+    retrieval-time format -- the data view for ``basic``, Ion for ``mixed`` and ``variants``.
+    ``via``: ``direct`` is AppConfigSource; ``agent`` is AgentSource reading a
+    LocalAppConfigAgent in front of the same AppConfig (what the agent evaluates without
+    context; ``evaluate="agent"`` is checked against AppConfigSource in test_agent_source.py).
+    """
+
+    def harness(tmp_path: Path) -> Iterator[Harness]:
+        from flagkit.testing import LocalAppConfigAgent, LocalAppConfigData
+
+        profile_type = "AWS.Freeform" if kind == "freeform" else "AWS.AppConfig.FeatureFlags"
+        counter = iter(range(1, 10_000))
+
+        def to_bytes(doc: Any) -> bytes:
+            return json.dumps(doc if kind == "freeform" else stored(doc, kind)).encode()
+
+        with contextlib.ExitStack() as stack:
+            server = stack.enter_context(LocalAppConfigData(poll_interval=0))
+            server.create("shop", "prod", "flags", profile_type=profile_type)
+
+            def publish_raw(body: bytes) -> None:
+                label = f"v{next(counter)}"
+                server.publish("shop", "prod", "flags", body, version_label=label)
+
+            publish_raw(to_bytes(ON))
+            source: flagkit.Source
+            if via == "direct":
+                client = server.client()
+                stack.callback(client.close)
+                source = flagkit.AppConfigSource("shop", "prod", "flags", client=client)
+            else:
+                agent = stack.enter_context(LocalAppConfigAgent(appconfigdata=server))
+                source = agent.source("shop", "prod", "flags", poll_interval=0.01)
+                stack.callback(source.close)
+            yield Harness(
+                source,
+                lambda doc: publish_raw(to_bytes(doc)),
+                publish_raw,
+                refuses_invalid=kind != "freeform",
+            )
+
+    return harness
 
 
-def _agent(tmp_path: Path) -> Iterator[Harness]:
-    from flagkit.testing import LocalAppConfigAgent
-
-    with LocalAppConfigAgent() as agent:
-        agent.publish("shop", "prod", "flags", ON)
-        source = agent.source("shop", "prod", "flags", poll_interval=0.01)
-
-        def publish_raw(body: bytes) -> None:
-            agent.publish("shop", "prod", "flags", body)
-
-        yield Harness(source, lambda doc: publish_raw(json.dumps(doc).encode()), publish_raw)
-        source.close()
-
-
-SOURCES = {"static": _static, "file": _file, "appconfig": _appconfig, "agent": _agent}
+# One row per source and, for AppConfig, per kind of profile. Add a row here and every
+# contract test below runs against it.
+KINDS = ("basic", "mixed", "variants", "freeform")
+SOURCES: dict[str, Callable[[Path], Iterator[Harness]]] = {
+    "static": _static,
+    "file": _file,
+    "appconfig-basic": _appconfig("basic"),
+    "appconfig-mixed": _appconfig("mixed"),
+    "appconfig-variants": _appconfig("variants"),
+    "appconfig-freeform": _appconfig("freeform"),
+}
+# AgentSource in front of the same local AppConfig, per kind of profile (issue 14).
+SOURCES |= {f"agent-{kind}": _appconfig(kind, "agent") for kind in KINDS}
+CHANGEABLE = sorted(name for name in SOURCES if name != "static")
 
 
 @pytest.fixture(params=sorted(SOURCES))
@@ -93,7 +161,7 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]
     yield from SOURCES[request.param](tmp_path)
 
 
-@pytest.fixture(params=["agent", "appconfig", "file"])
+@pytest.fixture(params=CHANGEABLE)
 def changeable(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     """The sources whose document can change (a static source never does)."""
     yield from SOURCES[request.param](tmp_path)
@@ -138,11 +206,17 @@ def test_bad_document_never_replaces_a_good_snapshot(changeable: Harness) -> Non
         flags.refresh()
         good = flags.version
         assert changeable.publish is not None
-        changeable.publish(BAD)
-        assert flags.refresh() is False
+        if changeable.refuses_invalid:  # CreateHostedConfigurationVersion says no
+            with pytest.raises(ClientError, match="BadRequestException"):
+                changeable.publish(BAD)
+            assert flags.refresh() is False
+            assert flags.status().rejected == 0
+        else:
+            changeable.publish(BAD)
+            assert flags.refresh() is False
+            status = flags.status()
+            assert status.rejected == 1 and "refused" in (status.last_error or "")
         assert flags.version == good and flags.enabled("checkout") is True
-        status = flags.status()
-        assert status.rejected == 1 and "refused" in (status.last_error or "")
         changeable.publish(OFF)  # and the next good one is taken
         assert flags.refresh() is True and flags.enabled("checkout", default=True) is False
 
@@ -152,22 +226,25 @@ def test_malformed_json_never_replaces_a_good_snapshot(changeable: Harness) -> N
     with Flags(changeable.source, start=False) as flags:
         flags.refresh()
         assert changeable.raw_publish is not None
-        changeable.raw_publish(b'{"checkout": {"enabled": tru')
+        if changeable.refuses_invalid:
+            with pytest.raises(ClientError, match="BadRequestException"):
+                changeable.raw_publish(b'{"checkout": {"enabled": tru')
+        else:
+            changeable.raw_publish(b'{"checkout": {"enabled": tru')
         assert flags.refresh() is False
         assert flags.enabled("checkout") is True
 
 
 def test_oversize_document_is_refused(changeable: Harness) -> None:
     """A document over the size cap is refused before parsing."""
-    with Flags(changeable.source, start=False, polling=Polling(max_bytes=200)) as flags:
+    with Flags(changeable.source, start=False, polling=Polling(max_bytes=400)) as flags:
         flags.refresh()
-        assert changeable.raw_publish is not None
-        changeable.raw_publish(
-            json.dumps({"checkout": {"enabled": True, "pad": "x" * 300}}).encode()
-        )
+        good = flags.version
+        assert changeable.publish is not None
+        changeable.publish({"checkout": {"enabled": True, "pad": "x" * 500}})
         assert flags.refresh() is False
         assert "too large" in (flags.status().last_error or "")
-        assert flags.enabled("checkout") is True
+        assert flags.version == good and flags.get_int("checkout", "limit", 0) == 3
 
 
 def test_background_poller_picks_up_a_change(changeable: Harness) -> None:

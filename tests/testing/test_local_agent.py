@@ -113,7 +113,7 @@ def test_without_context_the_default_variant_is_served(agent: LocalAppConfigAgen
     status, headers, body = get(agent)
     assert status == 200
     assert headers["Content-Type"] == "application/json"
-    assert headers["Configuration-Version"] == "1"
+    assert headers["Configuration-Version"] == "v1"
     assert json.loads(body) == {
         "ui_refresh": {"_variant": "Default Variant", "enabled": False},
         "checkout": {"enabled": True, "limit": 3},
@@ -257,7 +257,12 @@ def test_the_agent_reads_appconfigdata_with_one_session_and_its_token_chain() ->
             *["GetLatestConfiguration"] * 3,
         ]
         assert len(data.sessions) == 1
-        data.publish(APP, ENV, PROFILE, {"checkout": {"enabled": False}}, version_label="v2")
+        off = {
+            "version": "1",
+            "flags": {"checkout": {}},
+            "values": {"checkout": {"enabled": False}},
+        }
+        data.publish(APP, ENV, PROFILE, off, version_label="v2")
         _, headers, body = get(agent)
         assert headers["Configuration-Version"] == "v2"
         assert json.loads(body) == {"checkout": {"enabled": False}}

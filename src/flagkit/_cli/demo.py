@@ -1,8 +1,11 @@
 """``flagkit demo``: deploy is not release, shown end to end on loopback.
 
-The demo starts :class:`~flagkit.testing.LocalAppConfigData` (a local AppConfigData service that
-real boto3 talks to), publishes a checkout flags document with ``new-pricing-engine`` off, and
-starts a real :class:`~flagkit.Flags` client polling it through ``AppConfigSource``. A traffic
+The demo starts :class:`~flagkit.testing.LocalAppConfigData` (a local AppConfig, control plane
+and AppConfigData, that real boto3 talks to), publishes a checkout flags document with
+``new-pricing-engine`` off, and starts a real :class:`~flagkit.Flags` client polling it through
+``AppConfigSource``. Every publish goes through the AWS API, as it would on AWS:
+CreateHostedConfigurationVersion, then StartDeployment; the client reads what AppConfigData
+serves for a feature-flag profile (the data view, or Ion once a flag has variants). A traffic
 thread evaluates the flag for a synthetic population without pause while the demo walks the
 release as a team would: staff -> 5 % -> a customer cohort -> everyone -> kill switch.
 
@@ -174,6 +177,9 @@ class DemoResult:
     poll_interval: int
     steps: list[StepResult] = field(default_factory=list)
     rollout: list[StepResult] = field(default_factory=list)  # part two: ramp and alarm guard
+    # (operation, status) of every control-plane call: each publish is
+    # CreateHostedConfigurationVersion then StartDeployment, as on AWS
+    api_calls: list[tuple[str, int | None]] = field(default_factory=list)
     evaluations: int = 0  # done by the traffic thread while the release went on
     traffic_errors: int = 0
     elapsed: float = 0.0
@@ -264,7 +270,8 @@ def _print_summary(say: Callable[[str], None], result: DemoResult) -> None:
 
 
 def _print_intro(say: Callable[[str], None], url: str, users: int, poll_interval: int) -> None:
-    say(f"local AppConfigData service  {url}  (loopback, no AWS account)")
+    say(f"local AppConfig              {url}  (loopback, no AWS account)")
+    say("publish                      CreateHostedConfigurationVersion + StartDeployment (boto3)")
     say(f"configuration                {APP}/{ENV}/{PROFILE}, flag {FLAG!r}")
     say(f"poll interval                {poll_interval} s (AWS allows 15 s at the least)")
     say(
@@ -275,6 +282,19 @@ def _print_intro(say: Callable[[str], None], url: str, users: int, poll_interval
     say(f"The checkout service already runs the code for {FLAG!r}, off. Each step below")
     say("publishes a new version of the flags document; this process swaps it in at its")
     say("next poll, and the traffic never stops.")
+
+
+def _require_ion() -> None:
+    """The release adds variants, which AppConfigData serves as Ion: amazon-ion reads it."""
+    from flagkit._document.ion import _ion
+
+    _ion()  # raises MissingExtraError naming flagkit[ion]
+
+
+def _record(result: DemoResult, traffic: _Traffic, server: Any) -> None:
+    result.evaluations = traffic.evaluations
+    result.traffic_errors = traffic.errors
+    result.api_calls = [(c.operation, c.status) for c in server.control_calls]
 
 
 TOTAL_STEPS = len(STEPS) + 5  # part two (_demo_rollout.PARTS steps) follows the publishes
@@ -299,11 +319,11 @@ def run_demo(
         if out is not None:
             print(text, file=out, flush=True)
 
+    _require_ion()
     people = population(users)
     result = DemoResult(users=users, poll_interval=poll_interval)
     started = time.perf_counter()
-    say("flagkit demo: deploy is not release")
-    say("=" * 72)
+    say("flagkit demo: deploy is not release\n" + "=" * 72)
     with LocalAppConfigData(poll_interval=poll_interval) as server:
         _print_intro(say, server.endpoint_url, users, poll_interval)
         first = STEPS[0]
@@ -360,6 +380,7 @@ def run_demo(
                     swap_timeout=swap_timeout,
                 )
             result.evaluations = traffic.evaluations
+            result.api_calls = [(c.operation, c.status) for c in server.control_calls]
             result.traffic_errors = traffic.errors
         finally:
             flags.close()

@@ -1,8 +1,11 @@
-"""``flagkit serve``: a local AppConfigData service that serves a flags file while you edit it.
+"""``flagkit serve``: a local AppConfig that serves a flags file while you edit it.
 
-The file is validated before each publish, as AppConfig validates a feature-flag profile's
-hosted version when it is created: a document flagkit would refuse is reported and not
-published, and the last good version keeps being served.
+Each change is published as AWS would see it: CreateHostedConfigurationVersion, then
+StartDeployment (``LocalAppConfigData.publish()``). A stored feature-flag document goes to an
+``AWS.AppConfig.FeatureFlags`` profile, whose sessions get the retrieval-time format; any other
+file to an ``AWS.Freeform`` profile, served as it is. The file is validated before each
+publish, as AppConfig validates a feature-flag profile's hosted version: a document flagkit
+would refuse is reported and not published, and the last good version keeps being served.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from flagkit._exceptions import DocumentError, SourceError
+from flagkit._exceptions import DocumentError, MissingExtraError, SourceError
 
 __all__ = ["serve"]
 
@@ -35,6 +38,11 @@ def serve(
 
     ``on_ready(server)`` is called once the first version is published (tests use it).
     """
+    try:  # publishing goes through boto3's appconfig client
+        from botocore.exceptions import ClientError
+    except ImportError as exc:
+        raise MissingExtraError("aws", "boto3") from exc
+
     from flagkit._snapshot import snapshot_from_bytes
     from flagkit._sources.base import FileSource
     from flagkit.testing import LocalAppConfigData
@@ -63,14 +71,19 @@ def serve(
             say(describe_error(exc, path))
             say("flagkit serve: not published; still serving the last good version")
             return False
-        published = server.publish(
-            application,
-            environment,
-            profile,
-            fetched.body,
-            content_type=fetched.content_type,
-            version_label=fetched.version,
-        )
+        try:
+            published = server.publish(
+                application,
+                environment,
+                profile,
+                fetched.body,
+                content_type=fetched.content_type,
+                version_label=fetched.version,
+            )
+        except ClientError as exc:  # the control plane refused it (BadRequestException, ...)
+            say(f"flagkit serve: AppConfig refused it: {exc}")
+            say("flagkit serve: not published; still serving the last good version")
+            return False
         say(f"published version {published} ({fetched.version}) from {path}")
         return True
 
@@ -79,6 +92,8 @@ def serve(
         return 2
     with LocalAppConfigData(poll_interval=poll_interval, host=host, port=port) as server:
         say(f"serving {application}/{environment}/{profile} at {server.endpoint_url}")
+        say("(AppConfig's control plane and AppConfigData on one port; publishing is")
+        say(" CreateHostedConfigurationVersion + StartDeployment, with an instant strategy)")
         if not publish_if_changed(server):
             return 1
         say(

@@ -147,6 +147,10 @@ class LocalAppConfigAgent:
         self._upstream = Upstream(
             appconfigdata.endpoint_url, poll_interval=poll_interval, clock=clock
         )
+        if entity_version is None:
+            from flagkit.testing._agent_deployments import entity_versions
+
+            entity_version = entity_versions(appconfigdata)
         self._entity_version = entity_version
         self._evaluators: dict[Served, Evaluator] = {}
         self._counters: dict[tuple[str, str, str], int] = {}
@@ -201,15 +205,19 @@ class LocalAppConfigAgent:
         """Deploy a new version to the data plane; returns the version it is served as.
 
         The agent sees it at its next poll (on the next request, with ``poll_interval=0``).
-        Without ``version`` the versions count 1, 2, ... per configuration, as AppConfig
-        numbers hosted versions. ``version_header=False`` deploys it without a version label,
-        so the agent sends no ``Configuration-Version`` (the source then versions by content
-        hash). A mapping is sent as JSON, a str as UTF-8.
+        The data plane's ``publish()`` makes the AWS calls: a stored feature-flag document
+        goes to an ``AWS.AppConfig.FeatureFlags`` profile (validated; served in the
+        retrieval-time format), anything else to a freeform one. The version label is
+        ``version``, else ``v1``, ``v2``, ... per configuration; the agent sends it as
+        ``Configuration-Version``. ``version_header=False`` deploys it unlabelled, so the agent
+        sends no ``Configuration-Version`` (the source then versions by content hash). A
+        mapping is sent as JSON, a str as UTF-8.
         """
         key = (application, environment, profile)
         with self._lock:
             self._counters[key] = self._counters.get(key, 0) + 1
-            label = version if version is not None else str(self._counters[key])
+            # A VersionLabel must contain a non-digit (botocore's model: ".*[^0-9].*")
+            label = version if version is not None else f"v{self._counters[key]}"
             self._removed.discard(key)
         served = label if version_header else None
         self.appconfigdata.publish(

@@ -1,21 +1,29 @@
-"""``LocalAppConfigData``: an AppConfigData service on 127.0.0.1 that real boto3 talks to.
+"""``LocalAppConfigData``: a local AWS AppConfig on 127.0.0.1 that real boto3 talks to.
 
-The public face. The protocol rules live in ``_appconfigdata_service.py``, the bytes in
-``_appconfigdata_wire.py`` and the socket in ``_appconfigdata_http.py``. This module owns the
-lifecycle: one named daemon thread runs the accept loop, and ``close()`` interrupts injected
-delays, drops kept-alive connections and joins every thread the server started.
+One port serves both APIs: the control plane (``appconfig``: applications, environments,
+profiles, hosted versions, strategies, deployments) and the data plane (``appconfigdata``).
+The public face. The control plane lives in ``_appconfig_store.py`` (state and rules),
+``_appconfig_deploy.py`` (strategies and deployments on the injected clock),
+``_appconfig_render.py`` (the retrieval-time format) and ``_appconfig_api.py`` (routing); the
+data plane's rules in ``_appconfigdata_service.py``, its bytes in ``_appconfigdata_wire.py``;
+the socket in ``_appconfigdata_http.py``; ``publish()``'s API calls in
+``_appconfig_publish.py``. This module owns the lifecycle: one named daemon thread runs the
+accept loop, and ``close()`` interrupts injected delays, drops kept-alive connections and
+joins every thread the server started.
 """
 
 from __future__ import annotations
 
-import importlib
+import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from flagkit._exceptions import MissingExtraError
+from flagkit.testing._appconfig_api import ControlPlane
+from flagkit.testing._appconfig_publish import Publisher, boto3_client, guess_profile_type
+from flagkit.testing._appconfig_store import Store
 from flagkit.testing._appconfigdata_http import HTTPServer
 from flagkit.testing._appconfigdata_service import (
     FaultKind,
@@ -31,26 +39,35 @@ _ACCEPT_POLL_SECONDS = 0.05
 
 
 class LocalAppConfigData:
-    """A local AWS AppConfigData endpoint for tests and local development.
+    """A local AWS AppConfig, control plane and data plane, for tests and local development.
 
-    It speaks the API as botocore's service model describes it: ``POST /configurationsessions``
-    and ``GET /configuration``, the four response headers, single-use tokens that expire,
-    "Request too early", and the modelled error bodies. Point any AppConfigData client at
-    ``endpoint_url``, or take a ready boto3 client from ``client()``::
+    Drive it with real boto3 clients (or the AWS CLI with ``--endpoint-url``): ``client()``
+    gives an ``appconfigdata`` client, ``appconfig_client()`` an ``appconfig`` one. Calls,
+    shapes, status codes, errors and limits follow botocore's service models; what is served is
+    what AWS serves -- the retrieval-time format for a feature-flag profile (the data view, or
+    Ion when a flag has variants), the stored bytes for a freeform one::
 
         with LocalAppConfigData(poll_interval=0) as server:
-            server.publish("app", "prod", "flags", {"dark-mode": {"enabled": True}})
+            server.publish("app", "prod", "flags", stored_document)   # via the AWS API
             client = server.client()
+
+    ``publish()`` is CreateHostedConfigurationVersion + StartDeployment, made through boto3.
+    Deployments follow their strategy on ``clock``; a monitored CloudWatch alarm in ALARM rolls
+    one back when ``cloudwatch`` is given. See docs/local-server.md for every rule and its source.
 
     The server starts serving in the constructor, so ``endpoint_url`` works at once.
 
     Args:
-        poll_interval: seconds sent in ``Next-Poll-Interval-In-Seconds``. A session's
-            ``RequiredMinimumPollIntervalInSeconds`` raises it. The default, 60, is what the
-            service answers when nothing is requested (observed, not specified). Tests may use
-            0 or 1, below AWS's floor of 15. Settable at run time.
-        clock: seconds on any monotonic scale. It times token expiry and the poll interval, so
-            a test can expire a token by moving a fake clock forward.
+        poll_interval: seconds announced to a session that asked for no
+            ``RequiredMinimumPollIntervalInSeconds`` (a session that asks is told what it
+            asked, as on AWS). The default, 60, is what the service answers when nothing is
+            requested (observed, not specified). Tests may use 0 or 1, below AWS's floor of
+            15: that is the one deviation from AWS. Settable at run time.
+        clock: seconds on any monotonic scale. It times token expiry, the poll interval and
+            deployments, so a test expires a token or moves a deployment through its steps
+            and bake by moving a fake clock forward.
+        cloudwatch: a boto3 ``cloudwatch`` client; the environment's ``Monitors`` are read
+            through its DescribeAlarms while a deployment runs or bakes. None: not monitored.
         strict_tokens: a token used once is refused as ``Corrupted``. False tolerates reuse;
             the token then says which version its holder has.
         token_ttl: seconds a token lives (AWS: 24 hours).
@@ -64,6 +81,7 @@ class LocalAppConfigData:
         *,
         poll_interval: int = 60,
         clock: Callable[[], float] = time.monotonic,
+        cloudwatch: Any = None,
         strict_tokens: bool = True,
         token_ttl: float = 86400,
         enforce_poll_interval: bool = True,
@@ -73,6 +91,10 @@ class LocalAppConfigData:
         self._closing = threading.Event()  # set once; wakes injected delays and serve_forever()
         self._close_lock = threading.Lock()
         self._closed = False
+        self._cloudwatch = cloudwatch
+        # Deployment timestamps: the injected clock, anchored to the wall clock once.
+        anchor = time.time() - clock()
+        store = Store(clock, self._first_alarm)
         self._service = _Service(
             poll_interval=poll_interval,
             clock=clock,
@@ -80,7 +102,10 @@ class LocalAppConfigData:
             token_ttl=token_ttl,
             enforce_poll_interval=enforce_poll_interval,
             wait=self._closing.wait,
+            store=store,
+            control=ControlPlane(store, lambda t: anchor + t),
         )
+        self._publisher = Publisher(self.appconfig_client)
         self._httpd = HTTPServer((host, port), self._service)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
@@ -93,6 +118,17 @@ class LocalAppConfigData:
         except BaseException:  # e.g. "can't create new thread at interpreter shutdown"
             self._httpd.server_close()
             raise
+
+    def _first_alarm(self, names: list[str]) -> str | None:
+        """The first of ``names`` in ALARM, read from CloudWatch (DescribeAlarms)."""
+        if self._cloudwatch is None:
+            return None
+        pages = self._cloudwatch.get_paginator("describe_alarms").paginate(AlarmNames=names)
+        for page in pages:
+            for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+                if alarm.get("StateValue") == "ALARM":
+                    return str(alarm["AlarmName"])
+        return None
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "serving"
@@ -139,13 +175,25 @@ class LocalAppConfigData:
 
     # -- content ------------------------------------------------------------------------------
 
-    def create(self, application: str, environment: str, profile: str) -> None:
-        """Make an application, environment and profile exist, with nothing deployed yet.
+    def create(
+        self,
+        application: str,
+        environment: str,
+        profile: str,
+        *,
+        profile_type: str = "AWS.AppConfig.FeatureFlags",
+        monitors: Sequence[str] = (),
+    ) -> tuple[str, str, str]:
+        """Create what is missing of an application, environment and profile; their IDs.
 
-        A session can then start; its polls get ResourceNotFoundException (``Deployment``)
-        until something is published. ``publish()`` creates what is missing by itself.
+        Made through the control-plane API (CreateApplication, CreateEnvironment with
+        ``monitors`` as alarm ARNs, CreateConfigurationProfile of ``profile_type``); existing
+        ones are found by name and left as they are. A session can then start; its polls get
+        ResourceNotFoundException (``Deployment``) until something is deployed.
         """
-        self._service.create(application, environment, profile)
+        return self._publisher.ensure(
+            application, environment, profile, profile_type=profile_type, monitors=tuple(monitors)
+        )
 
     def publish(
         self,
@@ -156,21 +204,32 @@ class LocalAppConfigData:
         *,
         content_type: str = "application/json",
         version_label: str | None = None,
+        strategy: str | None = None,
     ) -> int:
-        """Deploy a new configuration version and return its number (1, 2, ...).
+        """Deploy ``body`` as a new hosted version through the AWS API; its number (1, 2, ...).
 
-        Each session gets the new body on its next poll. A mapping is sent as JSON, a str as
-        UTF-8. Without ``version_label`` no ``Version-Label`` header is sent, as for an
-        unlabelled hosted version. Publishing the same bytes again still makes a new version.
+        Exactly CreateHostedConfigurationVersion and StartDeployment, made with boto3 (after
+        ``create()`` for whatever is missing). A missing profile is created as
+        ``AWS.AppConfig.FeatureFlags`` when ``body`` is a stored feature-flag document (a JSON
+        object with a string ``version``), else as ``AWS.Freeform``; call ``create()`` first
+        to choose. A feature-flag profile validates the document as AWS does, and its sessions
+        get the retrieval-time format; a freeform profile serves the bytes as they are.
+        ``strategy`` is a deployment strategy ID; the default is ``flagkit-instant``, a real
+        custom strategy (LINEAR, 100 %, no duration, no bake), so the next poll of every
+        session gets the new version. A mapping is sent as JSON, a str as UTF-8. Errors are
+        botocore's ``ClientError`` (e.g. BadRequestException for a refused document).
         """
-        return self._service.publish(
+        data = _as_bytes(body)
+        ids = self._publisher.ensure(
             application,
             environment,
             profile,
-            body,
-            content_type=content_type,
-            version_label=version_label,
+            profile_type=guess_profile_type(data, content_type),
         )
+        version, _ = self._publisher.publish(
+            ids, data, content_type=content_type, version_label=version_label, strategy=strategy
+        )
+        return version
 
     # -- faults -------------------------------------------------------------------------------
 
@@ -202,6 +261,11 @@ class LocalAppConfigData:
     def calls(self) -> tuple[RecordedCall, ...]:
         """Every request received so far, oldest first (a copy)."""
         return self._service.calls()
+
+    @property
+    def control_calls(self) -> tuple[RecordedCall, ...]:
+        """Every control-plane (``appconfig``) request so far, oldest first (a copy)."""
+        return self._service.control_calls()
 
     @property
     def sessions(self) -> tuple[RecordedSession, ...]:
@@ -241,28 +305,11 @@ class LocalAppConfigData:
         Keyword arguments override ``botocore.config.Config`` options, e.g.
         ``read_timeout=0.2`` or ``parameter_validation=False``.
         """
-        try:
-            # Imported by name: boto3 is an optional extra, and ships no type information.
-            boto3 = importlib.import_module("boto3")
-            config_module = importlib.import_module("botocore.config")
-        except ImportError as exc:
-            raise MissingExtraError("aws", "boto3") from exc
-        options: dict[str, Any] = {
-            # One attempt: a fault injected once must reach the code under test, not a retry.
-            "retries": {"mode": "standard", "total_max_attempts": 1},
-            "connect_timeout": 2,
-            "read_timeout": 5,
-            "proxies": {},  # loopback must never go through an HTTP(S)_PROXY from the env
-        }
-        options.update(config_overrides)
-        return boto3.client(
-            "appconfigdata",
-            endpoint_url=self.endpoint_url,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106  # a fake for a fake server
-            config=config_module.Config(**options),
-        )
+        return boto3_client("appconfigdata", self.endpoint_url, config_overrides)
+
+    def appconfig_client(self, **config_overrides: Any) -> Any:
+        """A real boto3 ``appconfig`` (control plane) client pointed at this server."""
+        return boto3_client("appconfig", self.endpoint_url, config_overrides)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -295,6 +342,7 @@ class LocalAppConfigData:
         self._closing.set()
         self._httpd.shutdown()  # returns within one accept poll
         self._httpd.server_close()
+        self._publisher.close()
         threads = [self._thread, *self._httpd.drop_connections()]
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -309,3 +357,13 @@ class LocalAppConfigData:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _as_bytes(body: bytes | bytearray | str | Mapping[str, Any]) -> bytes:
+    if isinstance(body, bytes | bytearray):
+        return bytes(body)
+    if isinstance(body, str):
+        return body.encode()
+    if isinstance(body, Mapping):
+        return json.dumps(body).encode()
+    raise TypeError(f"body must be bytes, str or a mapping, not {type(body).__name__}")

@@ -1,4 +1,4 @@
-"""The socket around the local AppConfigData service.
+"""The socket around the local AppConfig (control plane and AppConfigData).
 
 A ``ThreadingHTTPServer`` with one daemon thread per connection, which remembers its
 connections so that ``close()`` can end idle keep-alive ones and join their threads.
@@ -21,6 +21,16 @@ class HTTPServer(LoopbackHTTPServer):
         super().__init__(address, _Handler, "flagkit-local-appconfigdata-conn")
 
 
+class _Headers(dict[str, str]):
+    """Request headers looked up without regard to case, as HTTP means them."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        super().__init__((k.lower(), v) for k, v in headers.items())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return super().get(key.lower(), default)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: HTTPServer
     protocol_version = "HTTP/1.1"  # keep-alive, as botocore's connection pool expects
@@ -34,6 +44,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._answer()
 
+    def do_DELETE(self) -> None:  # StopDeployment
+        self._answer()
+
     def _answer(self) -> None:
         try:
             length = int(self.headers.get("Content-Length") or 0)
@@ -43,7 +56,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_error(400, "Bad Content-Length")
             return
         body = self.rfile.read(length) if length else b""
-        reply = self.server.service.handle(self.command, self.path, body)
+        headers = {name: self.headers[name] for name in self.headers}  # email.Message: any case
+        reply = self.server.service.handle(self.command, self.path, body, _Headers(headers))
         if reply.drop:
             self.close_connection = True  # say nothing; the socket closes after this returns
             return

@@ -15,10 +15,12 @@ import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 from urllib.parse import parse_qs, urlsplit
 
 from flagkit.testing import _appconfigdata_wire as wire
+from flagkit.testing._appconfig_api import ControlPlane
+from flagkit.testing._appconfig_store import ApiError, Store
 
 Operation = Literal["StartConfigurationSession", "GetLatestConfiguration"]
 FaultKind = Literal[
@@ -67,14 +69,6 @@ class RecordedSession:
     required_minimum_poll_interval: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class _Version:
-    number: int  # 1, 2, ... per (application, environment, profile)
-    body: bytes
-    content_type: str
-    label: str | None
-
-
 @dataclass(slots=True)
 class _Fault:
     kind: FaultKind
@@ -88,16 +82,6 @@ class _SessionState:
     info: RecordedSession
     latest_serial: int  # the serial of the one token that is still unused
     next_poll_at: float  # on the injected clock; polling earlier is "Request too early"
-
-
-def _as_bytes(body: bytes | bytearray | str | Mapping[str, Any]) -> bytes:
-    if isinstance(body, bytes | bytearray):
-        return bytes(body)
-    if isinstance(body, str):
-        return body.encode()
-    if isinstance(body, Mapping):
-        return json.dumps(body).encode()
-    raise TypeError(f"body must be bytes, str or a mapping, not {type(body).__name__}")
 
 
 def check_seconds(name: str, value: int) -> int:
@@ -119,6 +103,8 @@ class _Service:
         token_ttl: float,
         enforce_poll_interval: bool,
         wait: Callable[[float], bool],
+        store: Store,
+        control: ControlPlane,
     ) -> None:
         if token_ttl <= 0:
             raise ValueError(f"token_ttl must be > 0 seconds, not {token_ttl!r}")
@@ -133,47 +119,15 @@ class _Service:
         # Re-entrant, so a wait_until() condition may read calls() while the lock is held.
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)  # notified on every request and reply
-        self._applications: dict[str, tuple[set[str], set[str]]] = {}  # -> (envs, profiles)
-        self._deployed: dict[tuple[str, str, str], _Version] = {}
+        self._store = store  # the control plane: what is deployed where
+        self._control = control
+        self._control_calls: list[RecordedCall] = []
         self._sessions: dict[int, _SessionState] = {}
         self._faults: list[_Fault] = []
         self._calls: list[RecordedCall] = []
         self._in_flight = 0
 
     # -- what tests and the CLI call ---------------------------------------------------------
-
-    def create(self, application: str, environment: str, profile: str) -> None:
-        with self._lock:
-            self._create_locked(application, environment, profile)
-
-    def _create_locked(self, application: str, environment: str, profile: str) -> None:
-        for name in (application, environment, profile):
-            if not isinstance(name, str) or not 1 <= len(name) <= wire.MAX_IDENTIFIER:
-                raise ValueError(
-                    f"identifiers are 1..{wire.MAX_IDENTIFIER} characters, not {name!r}"
-                )
-        environments, profiles = self._applications.setdefault(application, (set(), set()))
-        environments.add(environment)
-        profiles.add(profile)
-
-    def publish(
-        self,
-        application: str,
-        environment: str,
-        profile: str,
-        body: bytes | bytearray | str | Mapping[str, Any],
-        *,
-        content_type: str,
-        version_label: str | None,
-    ) -> int:
-        data = _as_bytes(body)
-        with self._lock:
-            self._create_locked(application, environment, profile)
-            key = (application, environment, profile)
-            previous = self._deployed.get(key)
-            number = 1 if previous is None else previous.number + 1
-            self._deployed[key] = _Version(number, data, content_type, version_label)
-            return number
 
     def inject(
         self, kind: FaultKind, count: int, delay: float, operation: Operation | None
@@ -197,6 +151,10 @@ class _Service:
         with self._lock:
             return tuple(self._calls)
 
+    def control_calls(self) -> tuple[RecordedCall, ...]:
+        with self._lock:
+            return tuple(self._control_calls)
+
     def sessions(self) -> tuple[RecordedSession, ...]:
         with self._lock:
             return tuple(state.info for state in self._sessions.values())
@@ -211,8 +169,17 @@ class _Service:
 
     # -- requests -----------------------------------------------------------------------------
 
-    def handle(self, method: str, target: str, body: bytes) -> wire.Reply:
+    def handle(
+        self, method: str, target: str, body: bytes, headers: Mapping[str, str]
+    ) -> wire.Reply:
         """Answer one HTTP request and record it."""
+        control = self._control.route(method, target, headers, body)
+        if control is not None:  # the control plane: never faulted, recorded on its own
+            operation, reply = control
+            with self._changed:
+                self._control_calls.append(RecordedCall(operation, reply.status, reply.error))
+                self._changed.notify_all()
+            return reply
         with self._changed:
             self._in_flight += 1
             self._changed.notify_all()
@@ -300,14 +267,20 @@ class _Service:
         return reply, RecordedCall(_START, 201, next_token=token, session=info.id)
 
     def _find_missing(self, app: str, env: str, profile: str) -> wire.Reply | None:
+        # Identifiers are IDs or names (StartConfigurationSessionRequest).
         # [inference] ReferencedBy names the resource the missing one was looked up in.
-        if app not in self._applications:
+        try:
+            self._store.application(app, by_name=True)
+        except ApiError:
             return wire.not_found("Application", f"Application {app!r} not found", {})
-        environments, profiles = self._applications[app]
-        if env not in environments:
+        try:
+            self._store.environment(app, env, by_name=True)
+        except ApiError:
             message = f"Environment {env!r} not found in application {app!r}"
             return wire.not_found("Environment", message, {"Application": app})
-        if profile not in profiles:
+        try:
+            self._store.profile(app, profile, by_name=True)
+        except ApiError:
             message = f"Configuration profile {profile!r} not found in application {app!r}"
             return wire.not_found("ConfigurationProfile", message, {"Application": app})
         return None
@@ -331,7 +304,12 @@ class _Service:
             # Measured from the previous answered poll, empty or not (aws-samples issue #2).
             if self.enforce_poll_interval and now < state.next_poll_at:
                 return refused("PollIntervalNotSatisfied", info.id)
-            version = self._deployed.get((info.application, info.environment, info.profile))
+            try:
+                version = self._store.served(
+                    info.application, info.environment, info.profile, f"session-{info.id}"
+                )
+            except ApiError:  # [inference] the profile went away under the session
+                version = None
             if version is None:
                 # [inference] Nothing deployed yet; the model's ResourceType has "Deployment".
                 reply = wire.not_found(
@@ -340,7 +318,12 @@ class _Service:
                     {"Application": info.application, "Environment": info.environment},
                 )
                 return reply, RecordedCall(_GET, 404, reply.error, token=presented, session=info.id)
-            interval = max(self.poll_interval, info.required_minimum_poll_interval or 0)
+            # AWS: the session's RequiredMinimumPollIntervalInSeconds *sets* its interval
+            # (appconfigdata model: "Use RequiredMinimumPollIntervalInSeconds to set the
+            # desired poll interval"); unset -> the server's default, 60 s as observed.
+            interval = info.required_minimum_poll_interval
+            if interval is None:
+                interval = self.poll_interval
             state.latest_serial += 1
             state.next_poll_at = now + interval
             issued = wire.Token(info.id, state.latest_serial, now, version.number)
@@ -348,12 +331,12 @@ class _Service:
         headers = [
             ("Next-Poll-Configuration-Token", next_token),
             ("Next-Poll-Interval-In-Seconds", str(interval)),
-            ("Content-Type", version.content_type),
+            ("Content-Type", version.served_type),
             wire.request_id(),
         ]
         body = b""
         if token.known_version != version.number:  # new to this holder: send it
-            body = version.body
+            body = version.served
             if version.label is not None:
                 headers.append(("Version-Label", version.label))
         call = RecordedCall(_GET, 200, token=presented, next_token=next_token, session=info.id)
