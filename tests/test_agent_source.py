@@ -823,3 +823,53 @@ def test_profile_snapshot_mode_gives_the_contextless_answer_and_says_so(
                 assert (got.value, got.variant) == (want.value, want.variant), (key, user_id)
     warned = {k for k in multi if any(f"'{k}'" in r.getMessage() for r in caplog.records)}
     assert warned == multi and (name == "basic-only") == (not multi)
+
+
+def test_opt_in_entity_id_keeps_each_user_on_one_version_during_a_deployment() -> None:
+    """evaluate='agent' sends the user id as Entity-Id: mid-deployment each user sticks to
+    the new or the previous version, and about the deployment's share gets the new one."""
+    from flagkit.testing import LocalAppConfigData
+
+    class Clock:
+        now = 1000.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    def doc(color: str) -> dict[str, Any]:
+        variants = _variants(("Staff", '(eq $team "staff")', {"color": "red"}))
+        variants["_variants"][-1] = {
+            "name": "Default",
+            "enabled": True,
+            "attributeValues": {"color": color},
+        }
+        flag = {"attributes": {"color": {"constraints": {"type": "string"}}}}
+        return {"version": "1", "flags": {"banner": flag}, "values": {"banner": variants}}
+
+    clock = Clock()
+    users = [f"user-{i}" for i in range(150)]
+    with LocalAppConfigData(poll_interval=0, clock=clock) as data:
+        data.publish("shop", "prod", "flags", doc("blue"), version_label="v1")
+        control = data.appconfig_client()
+        strategy = control.create_deployment_strategy(
+            Name="half",
+            DeploymentDurationInMinutes=10,
+            GrowthType="LINEAR",
+            GrowthFactor=50.0,
+            FinalBakeTimeInMinutes=0,
+            ReplicateTo="NONE",
+        )["Id"]
+        control.close()
+        with _ClosingAgent(appconfigdata=data) as agent:
+            source = agent.source("shop", "prod", "flags", evaluate="agent")
+            with Flags(source, start=False) as flags:
+                flags.refresh()
+                data.publish(
+                    "shop", "prod", "flags", doc("green"), version_label="v2", strategy=strategy
+                )
+                first = {u: flags.get_str("banner", "color", "", u) for u in users}
+                again = {u: flags.get_str("banner", "color", "", u) for u in users}
+                assert first == again and set(first.values()) == {"blue", "green"}
+                share = sum(c == "green" for c in first.values()) / len(users)
+                assert 0.4 <= share <= 0.6, share
+                assert flags.get_str("banner", "color", "", "user-1", {"team": "staff"}) == "red"

@@ -407,3 +407,117 @@ def test_split_operator_page_examples(
         assert abs(seen[name] / 10 - pct) <= 3.5, (name, seen)
     if shares["B"] == 0:
         assert seen["B"] == 0  # nested exactly, not just about
+
+
+# -- Entity-Id during a deployment ------------------------------------------------------------
+
+
+def stored_flag(color: str) -> dict[str, Any]:
+    """A one-flag stored document whose attribute tells the versions apart."""
+    return {
+        "version": "1",
+        "flags": {"banner": {"attributes": {"color": {"constraints": {"type": "string"}}}}},
+        "values": {"banner": {"enabled": True, "color": color}},
+    }
+
+
+@pytest.fixture
+def deploying() -> Iterator[tuple[LocalAppConfigData, LocalAppConfigAgent, FakeClock, Any]]:
+    """A local AppConfig on a fake clock with v1 deployed, an agent in front of it, and a
+    linear strategy: 20 % more every 2 minutes over 10 minutes, then 5 minutes of bake."""
+    clock = FakeClock()
+    with LocalAppConfigData(poll_interval=0, clock=clock) as data:
+        data.publish(APP, ENV, PROFILE, stored_flag("blue"), version_label="v1")
+        control = data.appconfig_client()
+        strategy = control.create_deployment_strategy(
+            Name="linear-20",
+            DeploymentDurationInMinutes=10,
+            GrowthType="LINEAR",
+            GrowthFactor=20.0,
+            FinalBakeTimeInMinutes=5,
+            ReplicateTo="NONE",
+        )["Id"]
+        with LocalAppConfigAgent(appconfigdata=data) as agent:
+            yield data, agent, clock, strategy
+        control.close()
+
+
+ENTITIES = [f"customer-{i}" for i in range(200)]
+
+
+def colors(agent: LocalAppConfigAgent) -> dict[str, str]:
+    """The color each entity is served now (one request each, with its Entity-Id)."""
+    out = {}
+    for entity in ENTITIES:
+        status, headers, body = get(agent, headers=[("Entity-Id", entity)])
+        assert status == 200, body
+        out[entity] = json.loads(body)["banner"]["color"]
+        assert headers["Configuration-Version"] == {"blue": "v1", "green": "v2"}.get(
+            out[entity], "v3"
+        )
+    return out
+
+
+def on_new(served: dict[str, str], color: str) -> set[str]:
+    return {entity for entity, c in served.items() if c == color}
+
+
+def test_entity_id_is_sticky_while_a_deployment_grows(deploying: Any) -> None:
+    """Each step reaches about its share of entities; an entity on the new version stays.
+
+    UG-agent: the agent "consistently serves either" version to an Entity-Id for the rest of
+    the deployment; the share follows the deployment's PercentageComplete.
+    """
+    data, agent, clock, strategy = deploying
+    data.publish(APP, ENV, PROFILE, stored_flag("green"), version_label="v2", strategy=strategy)
+    previous: set[str] = set()
+    for pct in [20, 40, 60, 80]:
+        served = colors(agent)
+        assert served == colors(agent)  # the same answer again within the step
+        new = on_new(served, "green")
+        assert abs(len(new) / len(ENTITIES) * 100 - pct) <= 10, (pct, len(new))
+        assert previous <= new, "an entity went back to the previous version"
+        assert set(served.values()) <= {"blue", "green"}
+        previous = new
+        clock.now += 120
+    assert on_new(colors(agent), "green") == set(ENTITIES)  # 100 %, baking
+    clock.now += 300
+    assert on_new(colors(agent), "green") == set(ENTITIES)  # complete: everyone
+
+
+def test_without_entity_id_the_agent_serves_its_own_version(deploying: Any) -> None:
+    """No Entity-Id: the version the agent's own session was served (one, for everyone)."""
+    data, agent, _, strategy = deploying
+    data.publish(APP, ENV, PROFILE, stored_flag("green"), version_label="v2", strategy=strategy)
+    first = flags_of(agent)["banner"]["color"]
+    assert {flags_of(agent)["banner"]["color"] for _ in range(20)} == {first}
+
+
+def test_a_new_deployment_buckets_entities_afresh(deploying: Any) -> None:
+    """Stickiness lasts one deployment: the next one draws its share anew."""
+    data, agent, clock, strategy = deploying
+    data.publish(APP, ENV, PROFILE, stored_flag("green"), version_label="v2", strategy=strategy)
+    first = on_new(colors(agent), "green")
+    clock.now += 900  # complete
+    data.publish(APP, ENV, PROFILE, stored_flag("red"), version_label="v3", strategy=strategy)
+    second = on_new(colors(agent), "red")
+    assert first and second and first != second
+
+
+def test_a_stopped_deployment_serves_every_entity_the_previous_version(deploying: Any) -> None:
+    """StopDeployment rolls back: entities on the new version get the previous one again."""
+    data, agent, _, strategy = deploying
+    number = data.publish(APP, ENV, PROFILE, stored_flag("green"), version_label="v2",
+                          strategy=strategy)  # fmt: skip
+    assert on_new(colors(agent), "green")
+    app_id, env_id, _ = data.create(APP, ENV, PROFILE)
+    control = data.appconfig_client()
+    deployment = control.list_deployments(ApplicationId=app_id, EnvironmentId=env_id)["Items"][0]
+    assert deployment["ConfigurationVersion"] == str(number)
+    control.stop_deployment(
+        ApplicationId=app_id,
+        EnvironmentId=env_id,
+        DeploymentNumber=deployment["DeploymentNumber"],
+    )
+    control.close()
+    assert set(colors(agent).values()) == {"blue"}
