@@ -32,20 +32,18 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from flagkit._exceptions import (
-    DocumentError,
-    FlagkitError,
     PermanentSourceError,
     RetryableSourceError,
     SourceError,
 )
-from flagkit._types import ErrorCode, Reason
+from flagkit._types import ErrorCode
 
+from .agent_calls import EvaluationFailed, agent_evaluated, context_headers, outcome
 from .base import Fetched, content_version
 from .http import Disconnected, LoopbackConnection, ProtocolError, Response
 
@@ -246,7 +244,7 @@ class AgentSource:
         its backup). A flag the agent served with ``_variant`` has one variant in the snapshot:
         the one chosen for a request without context.
         """
-        served = [key for key, flag in snapshot.flags.items() if _agent_evaluated(flag)]
+        served = [key for key, flag in snapshot.flags.items() if agent_evaluated(flag)]
         if not served:
             return snapshot
         if self.evaluate == "snapshot":
@@ -273,18 +271,18 @@ class AgentSource:
         contextless = flag.outcomes[0]
 
         def select(user_id: Any, attributes: dict[str, Any] | None) -> Outcome:
-            headers = {**self._headers, **_context_headers(user_key, user_id, attributes)}
+            headers = {**self._headers, **context_headers(user_key, user_id, attributes)}
             try:
                 response = self._per_call_request(path, headers)
             except (OSError, ProtocolError) as exc:
-                raise _EvaluationFailed(
+                raise EvaluationFailed(
                     f"{self._what}: flag {key!r} not evaluated ({type(exc).__name__})"
                 ) from exc
             if response.status != 200:
                 error = classify_status(response.status, what=self._what)
                 code = ErrorCode.FLAG_NOT_FOUND if response.status == 404 else ErrorCode.GENERAL
-                raise _EvaluationFailed(f"flag {key!r} not evaluated: {error}", code)
-            return _outcome(key, response.body, contextless)
+                raise EvaluationFailed(f"flag {key!r} not evaluated: {error}", code)
+            return outcome(key, response.body, contextless)
 
         def enabled(user_id: Any, attributes: dict[str, Any] | None) -> bool:
             return select(user_id, attributes).enabled
@@ -341,89 +339,3 @@ class AgentSource:
             f"AgentSource({self.application!r}, {self.environment!r}, {self.profile!r}, "
             f"port={self.port}{evaluate})"
         )
-
-
-class _EvaluationFailed(FlagkitError):
-    """A per-call evaluation that could not be made; the client returns the caller's default.
-
-    ``error_code`` is what ``Flags.details()`` reports (evaluation never raises).
-    """
-
-    def __init__(self, message: str, error_code: ErrorCode = ErrorCode.GENERAL) -> None:
-        super().__init__(message)
-        self.error_code = error_code
-
-
-def _agent_evaluated(flag: CompiledFlag) -> bool:
-    """A flag the agent served evaluated: one named variant, no rule."""
-    return flag.multi_variant and len(flag.outcomes) == 1 and flag.rules == (None,)
-
-
-def _header_text(what: str, text: str) -> str:
-    # Printable ASCII only, and no comma: commas separate Context entries (AWS: "multiple
-    # context values may be passed ... as comma-separated values in a single header").
-    if not all(" " <= ch <= "~" for ch in text) or "," in text:
-        raise _EvaluationFailed(
-            f"{what} {text[:40]!r} cannot travel in an HTTP header to the agent "
-            "(printable ASCII without ',' only)",
-            ErrorCode.INVALID_CONTEXT,
-        )
-    return text
-
-
-def _context_value(key: str, value: Any) -> str:
-    if value is True or value is False:
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return _header_text(f"context value of {key!r}", value)
-    if isinstance(value, int | float):
-        return repr(value)
-    raise _EvaluationFailed(
-        f"context value of {key!r} is a {type(value).__name__}; the agent takes strings, "
-        "numbers and booleans",
-        ErrorCode.INVALID_CONTEXT,
-    )
-
-
-def _context_headers(
-    user_key: str, user_id: Any, attributes: Mapping[str, Any] | None
-) -> dict[str, str]:
-    """``Context`` (the attributes, and the user id under ``user_key``) and ``Entity-Id``."""
-    context = dict(attributes or {})
-    if user_id is not None:
-        context[user_key] = user_id
-    pairs = []
-    for key, value in context.items():
-        if value is None:
-            continue  # a None value is a missing key, as in flagkit's own rules
-        if not isinstance(key, str) or not key or "=" in key:
-            raise _EvaluationFailed(
-                f"context key {key!r} cannot be sent to the agent", ErrorCode.INVALID_CONTEXT
-            )
-        pairs.append(f"{_header_text('context key', key)}={_context_value(key, value)}")
-    headers = {"Context": ",".join(pairs)} if pairs else {}
-    if user_id is not None:
-        headers["Entity-Id"] = _header_text("user id", _context_value(user_key, user_id))
-    return headers
-
-
-def _outcome(key: str, body: bytes, contextless: Outcome) -> Outcome:
-    """The agent's answer for one flag, as an outcome (validated by the document stage)."""
-    from flagkit._document.appconfig import load_document, parse_json
-    from flagkit._snapshot import Outcome
-
-    try:
-        specs = {spec.key: spec for spec in load_document(parse_json(body))}
-    except DocumentError as exc:
-        raise _EvaluationFailed(
-            f"flag {key!r}: the agent's answer was refused: {exc.message}",
-            ErrorCode.PARSE_ERROR,
-        ) from exc
-    spec = specs.get(key)
-    if spec is None:
-        raise _EvaluationFailed(f"the agent's answer has no flag {key!r}", ErrorCode.FLAG_NOT_FOUND)
-    variant = spec.variants[0]
-    # [inference] The agent does not say why it chose a variant. The one it gives without
-    # context is the default (no rule matched); any other was chosen by a rule.
-    reason = Reason.DEFAULT if variant.name == contextless.name else Reason.TARGETING_MATCH
-    return Outcome(variant.name, variant.enabled, variant.values, reason, 0, None)

@@ -25,10 +25,9 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from flagkit.testing._agent_eval import (
     AgentError,
@@ -38,8 +37,8 @@ from flagkit.testing._agent_eval import (
     check_entity_id,
     parse_context,
 )
+from flagkit.testing._agent_http import Answer, Headers, Server, parse_path, text
 from flagkit.testing._agent_upstream import Upstream
-from flagkit.testing._loopback_server import LoopbackHTTPServer
 
 if TYPE_CHECKING:
     from flagkit._sources.agent import AgentSource
@@ -76,22 +75,6 @@ class AgentRequest:
     status: int | None  # None: the connection was dropped without an answer
     context: tuple[str, ...] = ()
     entity_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Headers:
-    """The request headers the agent reads."""
-
-    authorization: str | None = None
-    context: tuple[str, ...] = ()
-    entity_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
 
 
 class LocalAppConfigAgent:
@@ -159,7 +142,7 @@ class LocalAppConfigAgent:
         self._requests: list[AgentRequest] = []
         self._in_flight = 0
         try:
-            self._httpd = _Server((host, port), self)
+            self._httpd = Server((host, port), self)
         except BaseException:
             self._close_data()
             raise
@@ -302,11 +285,11 @@ class LocalAppConfigAgent:
             self._requests.append(request)
             self._changed.notify_all()
 
-    def _answer(self, method: str, target: str, headers: _Headers) -> _Answer | None:
+    def _answer(self, method: str, target: str, headers: Headers) -> Answer | None:
         """The reply for one request; None means drop the connection."""
         fault = self._begin()
-        configuration = _parse_path(urlsplit(target).path)
-        answer: _Answer | None = None
+        configuration = parse_path(urlsplit(target).path)
+        answer: Answer | None = None
         try:
             if fault is not None:
                 kind, delay = fault
@@ -315,12 +298,12 @@ class LocalAppConfigAgent:
                 if kind == "drop":
                     return None
                 if isinstance(kind, int):
-                    answer = _text(kind, _AGENT_ERRORS.get(kind, "Error"))
+                    answer = text(kind, _AGENT_ERRORS.get(kind, "Error"))
                     return answer
             try:
                 answer = self._serve(method, target, configuration, headers)
             except AgentError as exc:
-                answer = _text(exc.status, exc.message)
+                answer = text(exc.status, exc.message)
             return answer
         finally:
             status = None if answer is None else answer.status
@@ -341,8 +324,8 @@ class LocalAppConfigAgent:
         method: str,
         target: str,
         configuration: tuple[str, str, str] | None,
-        headers: _Headers,
-    ) -> _Answer:
+        headers: Headers,
+    ) -> Answer:
         if self.token is not None and headers.authorization != f"Bearer {self.token}":
             # [inference] AWS names ACCESS_TOKEN's header but not the refusal's status.
             raise AgentError(401, "Unauthorized")
@@ -371,7 +354,7 @@ class LocalAppConfigAgent:
         out = [("Content-Type", content_type)]
         if evaluator.served.version is not None:
             out.append(("Configuration-Version", evaluator.served.version))
-        return _Answer(200, tuple(out), body)
+        return Answer(200, tuple(out), body)
 
     def _evaluator(self, served: Served) -> Evaluator:
         """The compiled form of a version an entity is served (a few are kept)."""
@@ -417,68 +400,3 @@ class LocalAppConfigAgent:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _text(status: int, message: str) -> _Answer:
-    # The agent answers errors with text bodies (UG-old OpenAPI for the Lambda extension).
-    return _Answer(status, (("Content-Type", "text/plain"),), message.encode())
-
-
-def _parse_path(path: str) -> tuple[str, str, str] | None:
-    parts = path.split("/")
-    if (
-        len(parts) != 7
-        or parts[0]
-        or (parts[1], parts[3], parts[5]) != ("applications", "environments", "configurations")
-        or not all(parts[2::2])
-    ):
-        return None
-    return unquote(parts[2]), unquote(parts[4]), unquote(parts[6])
-
-
-class _Server(LoopbackHTTPServer):
-    """The loopback server, carrying the agent its handlers answer from."""
-
-    def __init__(self, address: tuple[str, int], agent: LocalAppConfigAgent) -> None:
-        self.agent = agent
-        super().__init__(address, _Handler, "flagkit-local-agent-conn")
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"  # keep-alive, as AgentSource reuses its connection
-    # Headers and body go out in two writes; with Nagle on, the second waits for the client's
-    # delayed ACK (~40 ms on Linux) and every kept-alive request would look slow.
-    disable_nagle_algorithm = True
-
-    def version_string(self) -> str:
-        return "flagkit-local-agent"
-
-    def do_GET(self) -> None:  # the name http.server dispatches to
-        self._reply()
-
-    def do_POST(self) -> None:
-        self._reply()
-
-    def _reply(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > 0:
-            self.rfile.read(length)
-        headers = _Headers(
-            self.headers.get("Authorization"),
-            tuple(self.headers.get_all("Context") or ()),
-            self.headers.get("Entity-Id"),
-        )
-        answer = self.server.agent._answer(self.command, self.path, headers)
-        if answer is None:
-            self.close_connection = True  # say nothing; the socket closes after this returns
-            return
-        self.send_response(answer.status)
-        for name, value in answer.headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(answer.body)))
-        self.end_headers()
-        self.wfile.write(answer.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests read ``LocalAppConfigAgent.requests`` instead of an access log."""
