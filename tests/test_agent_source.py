@@ -661,6 +661,8 @@ def test_opt_in_evaluates_each_call_at_the_agent_with_context_and_entity_id(
         assert (d.value, d.variant, d.reason) == (False, "Default Variant", Reason.DEFAULT)
         assert flags.enabled("checkout") is True  # a basic flag: answered in process
         assert len(agent.requests) - before == 4  # one round trip per multi-variant evaluation
+        report = str(flags.explain("ui_refresh", "u1", QA))
+        assert "evaluated by the AppConfig agent" in report and "variant 'QA'" in report
 
 
 def test_opt_in_sends_the_bearer_token_on_each_call() -> None:
