@@ -413,6 +413,9 @@ def soak(
             tempfile.TemporaryDirectory(prefix="flagkit-soak-") as tmp,
             LocalAppConfigData(poll_interval=POLL_INTERVAL) as server,
         ):
+            # Freeform: the control plane would refuse the invalid documents of a feature-flag
+            # profile, and the soak is about pollers meeting them.
+            server.create(APP, ENV, PROFILE, profile_type="AWS.Freeform")
             publish_valid(server)
             clients = [_Poller(server, Path(tmp) / f"backup-{i}.json") for i in range(pollers)]
             workers = [_Evaluator(clients, stop, seed * 1000 + i) for i in range(evaluators)]
