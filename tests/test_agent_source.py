@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import socket
 import threading
 import time
@@ -13,7 +14,16 @@ from typing import Any
 
 import pytest
 
-from flagkit import Fetched, Flags, PermanentSourceError, Polling, RetryableSourceError
+from flagkit import (
+    ErrorCode,
+    Fetched,
+    Flags,
+    FlagsView,
+    PermanentSourceError,
+    Polling,
+    Reason,
+    RetryableSourceError,
+)
 from flagkit._sources.agent import DEFAULT_PORT, PORT_ENV, AgentSource, classify_status
 from flagkit.testing import LocalAppConfigAgent
 
@@ -61,7 +71,7 @@ def test_first_document_is_served_with_the_agents_version(agent: LocalAppConfigA
         assert flags.refresh() is True
         assert flags.enabled("checkout") is True
         assert flags.get_int("checkout", "limit", 0) == 3
-        assert flags.version == "1"
+        assert flags.version == "v1"
 
 
 def test_unchanged_document_is_not_swapped(agent: LocalAppConfigAgent) -> None:
@@ -70,7 +80,7 @@ def test_unchanged_document_is_not_swapped(agent: LocalAppConfigAgent) -> None:
     first = source.fetch()
     assert first.body is not None
     again = source.fetch()
-    assert again.body is None and again.version == "1"
+    assert again.body is None and again.version == "v1"
     with Flags(agent.source("shop", "prod", "flags"), start=False) as flags:
         flags.refresh()
         assert flags.refresh() is False
@@ -86,7 +96,7 @@ def test_published_change_is_swapped_in(agent: LocalAppConfigAgent) -> None:
         agent.publish("shop", "prod", "flags", OFF)
         assert flags.refresh() is True
         assert flags.enabled("checkout", default=True) is False
-        assert seen == [(None, "1"), ("1", "2")]
+        assert seen == [(None, "v1"), ("v1", "v2")]
 
 
 def test_bad_document_never_replaces_a_good_snapshot(agent: LocalAppConfigAgent) -> None:
@@ -97,10 +107,10 @@ def test_bad_document_never_replaces_a_good_snapshot(agent: LocalAppConfigAgent)
         assert flags.refresh() is False
         agent.publish("shop", "prod", "flags", b'{"checkout": {"enabled": tru')
         assert flags.refresh() is False
-        assert flags.version == "1" and flags.enabled("checkout") is True
+        assert flags.version == "v1" and flags.enabled("checkout") is True
         assert flags.status().rejected == 2
         agent.publish("shop", "prod", "flags", OFF)
-        assert flags.refresh() is True and flags.version == "4"
+        assert flags.refresh() is True and flags.version == "v4"
 
 
 def test_without_version_header_the_content_hash_versions(agent: LocalAppConfigAgent) -> None:
@@ -120,7 +130,7 @@ def test_same_version_with_other_bytes_is_a_change(agent: LocalAppConfigAgent) -
     """Only the same version *and* the same bytes count as unchanged."""
     source = agent.source("shop", "prod", "flags")
     source.fetch()
-    agent.publish("shop", "prod", "flags", OFF, version="1")
+    agent.publish("shop", "prod", "flags", OFF, version="v1")
     assert source.fetch().body == json.dumps(OFF).encode()
 
 
@@ -335,7 +345,7 @@ def test_cold_start_with_agent_down_serves_the_backup(tmp_path: Path) -> None:
     down = AgentSource("shop", "prod", "flags", host="127.0.0.1", port=closed_port())
     with Flags(down, start=False, backup_path=backup) as flags:
         assert flags.refresh() is False
-        assert flags.ready and flags.version == "1" and flags.enabled("checkout") is True
+        assert flags.ready and flags.version == "v1" and flags.enabled("checkout") is True
 
 
 def test_invalid_arguments_are_refused() -> None:
@@ -503,3 +513,366 @@ def test_oversize_bodies_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     for answer in answers:
         with scripted(answer) as port, pytest.raises(RetryableSourceError, match="Protocol"):
             fetch_from(port)
+
+
+# -- multi-variant flags: what the agent evaluated --------------------------------------------
+
+# The agent's answer for a multi-variant flag without context (UG-retrff), beside a basic flag.
+AGENT_BODY = {
+    "ui_refresh": {"_variant": "Default Variant", "enabled": False},
+    "checkout": {"enabled": True, "limit": 3},
+}
+
+
+def _variants(*rules: tuple[str, str, dict[str, Any]], default: str = "Default") -> dict[str, Any]:
+    """A multi-variant flag's value: (name, rule, attributes) each, then a disabled default."""
+    out = [{"name": n, "enabled": True, "rule": r, "attributeValues": a} for n, r, a in rules]
+    out.append({"name": default, "enabled": False})
+    return {"_variants": out}
+
+
+# The stored document behind it: the user guide's ui_refresh (UG-mvproc), and checkout.
+UI_REFRESH: dict[str, Any] = {
+    "version": "1",
+    "flags": {
+        "ui_refresh": {"attributes": {"dark_mode_support": {"constraints": {"type": "boolean"}}}},
+        "checkout": {"attributes": {"limit": {"constraints": {"type": "number"}}}},
+    },
+    "values": {
+        "ui_refresh": _variants(
+            ("QA", '(ends_with $email "qa-testers.mycompany.com")', {"dark_mode_support": True}),
+            ("Beta Testers", '(in $userId ["beta-1", "beta-2"])', {"dark_mode_support": True}),
+            default="Default Variant",
+        ),
+        "checkout": {"enabled": True, "limit": 3},
+    },
+}
+QA = {"email": "jane@qa-testers.mycompany.com"}
+
+
+def test_an_agent_answer_with_variant_is_read_not_refused(agent: LocalAppConfigAgent) -> None:
+    """{"_variant": ...} is the variant's name, not an attribute: the document loads (issue 14).
+
+    Before, '_variant' failed the attribute-key pattern and every flag was refused.
+    """
+    agent.publish("shop", "prod", "flags", AGENT_BODY)
+    with Flags(agent.source("shop", "prod", "flags"), start=False) as flags:
+        assert flags.refresh() is True, flags.status().last_error
+        d = flags.details("ui_refresh")
+        assert (d.value, d.variant, d.reason) == (False, "Default Variant", Reason.DEFAULT)
+        assert flags.variant("ui_refresh") == "Default Variant"
+        assert flags.enabled("checkout") and flags.get_int("checkout", "limit", 0) == 3
+        assert flags.details("checkout").variant is None
+
+
+@pytest.mark.parametrize(
+    ("value", "found"),
+    [("", "''"), ("x" * 65, "xxx"), ("a\nb", "'a\\nb'"), (7, "7")],
+)
+def test_a_bad_variant_name_is_refused_precisely(value: Any, found: str) -> None:
+    """A _variant that is not a 1-64 character name without newline is a DocumentError."""
+    from flagkit import DocumentError, StaticSource
+
+    with pytest.raises(DocumentError) as caught:
+        StaticSource({"ui_refresh": {"_variant": value, "enabled": True}})
+    err = caught.value
+    assert (err.flag, err.field) == ("ui_refresh", "_variant")
+    assert found in (err.found or "")
+
+
+def test_the_variant_reaches_openfeature(agent: LocalAppConfigAgent) -> None:
+    """The OpenFeature provider reports the agent's variant for the flag and its attributes."""
+    pytest.importorskip("openfeature")
+    from openfeature import api
+
+    from flagkit.openfeature import FlagkitProvider
+
+    agent.publish("shop", "prod", "flags", UI_REFRESH)
+    with Flags(agent.source("shop", "prod", "flags", evaluate="agent"), start=False) as flags:
+        flags.refresh()
+        api.set_provider_and_wait(FlagkitProvider(flags), "agent-variant")
+        try:
+            client = api.get_client("agent-variant")
+            from openfeature.evaluation_context import EvaluationContext
+
+            qa = EvaluationContext("u1", QA)
+            details = client.get_boolean_details("ui_refresh", False, qa)
+            assert (details.value, details.variant) == (True, "QA")
+            assert client.get_string_value("ui_refresh", "", qa) == "QA"
+            assert client.get_string_value("ui_refresh", "", EvaluationContext("u2")) == (
+                "Default Variant"
+            )
+            attr = client.get_boolean_details("ui_refresh.dark_mode_support", False, qa)
+            assert (attr.value, attr.variant) == (True, "QA")
+        finally:
+            api.clear_providers()
+
+
+def test_a_context_free_variant_is_warned_about_once(
+    agent: LocalAppConfigAgent, caplog: pytest.LogCaptureFixture
+) -> None:
+    """By default each flag the agent evaluated without context gets one WARNING, by name."""
+    agent.publish("shop", "prod", "flags", UI_REFRESH)
+    caplog.set_level(logging.WARNING, logger="flagkit")
+    source = agent.source("shop", "prod", "flags")
+    with Flags(source, start=False) as flags:
+        flags.refresh()
+        agent.publish("shop", "prod", "flags", UI_REFRESH)  # a new version: warned already
+        assert flags.refresh() is True
+        d = flags.details("ui_refresh", "beta-1", QA)
+        assert (d.value, d.variant) == (False, "Default Variant")  # no context went out
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "'ui_refresh'" in warnings[0] and "'Default Variant'" in warnings[0]
+    assert "AppConfigSource" in warnings[0] and "evaluate='agent'" in warnings[0]
+    assert "checkout" not in warnings[0]
+
+
+def test_basic_flags_and_the_opt_in_give_no_warning(
+    agent: LocalAppConfigAgent, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A profile of basic flags, or evaluate='agent', warns about nothing."""
+    caplog.set_level(logging.WARNING, logger="flagkit")
+    with Flags(agent.source("shop", "prod", "flags"), start=False) as flags:
+        flags.refresh()
+    agent.publish("shop", "prod", "flags", UI_REFRESH)
+    with Flags(agent.source("shop", "prod", "flags", evaluate="agent"), start=False) as flags:
+        flags.refresh()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_opt_in_evaluates_each_call_at_the_agent_with_context_and_entity_id(
+    agent: LocalAppConfigAgent,
+) -> None:
+    """evaluate='agent': attributes and the user id go as Context, the user id as Entity-Id."""
+    agent.publish("shop", "prod", "flags", UI_REFRESH)
+    with Flags(agent.source("shop", "prod", "flags", evaluate="agent"), start=False) as flags:
+        flags.refresh()
+        before = len(agent.requests)
+        d = flags.details("ui_refresh", "u1", QA, attribute="dark_mode_support", kind="bool")
+        assert (d.value, d.variant, d.reason) == (True, "QA", Reason.TARGETING_MATCH)
+        request = agent.requests[-1]
+        assert request.path.endswith("?flag=ui_refresh")
+        assert request.context == ("email=jane@qa-testers.mycompany.com,userId=u1",)
+        assert request.entity_id == "u1"
+        assert flags.enabled("ui_refresh", "beta-2") is True  # $userId is the user key
+        assert flags.variant("ui_refresh", "beta-2") == "Beta Testers"
+        d = flags.details("ui_refresh", "u9")
+        assert (d.value, d.variant, d.reason) == (False, "Default Variant", Reason.DEFAULT)
+        assert flags.enabled("checkout") is True  # a basic flag: answered in process
+        assert len(agent.requests) - before == 4  # one round trip per multi-variant evaluation
+        report = str(flags.explain("ui_refresh", "u1", QA))
+        assert "evaluated by the AppConfig agent" in report and "variant 'QA'" in report
+
+
+def test_opt_in_sends_the_bearer_token_on_each_call() -> None:
+    """The per-call requests carry the token too."""
+    with _ClosingAgent(token="s3cret") as agent:
+        agent.publish("shop", "prod", "flags", UI_REFRESH)
+        with Flags(agent.source("shop", "prod", "flags", evaluate="agent"), start=False) as f:
+            f.refresh()
+            assert f.enabled("ui_refresh", "u1", QA) is True
+            assert agent.requests[-1].authorization == "Bearer s3cret"
+
+
+def test_opt_in_never_raises_when_the_agent_fails(agent: LocalAppConfigAgent) -> None:
+    """Agent down, erroring, or a context it cannot carry: the caller's default, with why."""
+    agent.publish("shop", "prod", "flags", UI_REFRESH)
+    source = agent.source("shop", "prod", "flags", evaluate="agent")
+    with Flags(source, start=False) as flags:
+        flags.refresh()
+        agent.inject(502)
+        d = flags.details("ui_refresh", "u1", QA, default=True)
+        assert (d.value, d.reason, d.error_code) == (True, Reason.ERROR, ErrorCode.GENERAL)
+        assert "502" in (d.error_message or "")
+        agent.inject(404)
+        assert flags.details("ui_refresh", "u1", QA).error_code is ErrorCode.FLAG_NOT_FOUND
+        d = flags.details("ui_refresh", "u1", {"email": "jane,doe"})
+        assert (d.error_code, d.value) == (ErrorCode.INVALID_CONTEXT, False)
+        assert "email" in (d.error_message or "") and "jane" not in (d.error_message or "")
+        assert flags.details("ui_refresh", "u1", {"tags": ["a"]}).error_code is (
+            ErrorCode.INVALID_CONTEXT
+        )
+        assert flags.details("ui_refresh", "u\r\nX-Injected: 1").error_code is (
+            ErrorCode.INVALID_CONTEXT
+        )
+        agent.inject("drop", count=2)
+        assert flags.enabled("ui_refresh", "u1", QA, default=True) is True
+        assert flags.variant("ui_refresh", "u1", QA) == "QA"  # and it recovers
+        agent.close()
+        d = flags.details("ui_refresh", "u1", QA)
+        assert (d.value, d.reason, d.error_code) == (False, Reason.ERROR, ErrorCode.GENERAL)
+        assert "not evaluated" in (d.error_message or "")
+        assert flags.enabled("ui_refresh", "u1", QA, default=True) is True
+        assert flags.variant("ui_refresh", "u1", QA) is None
+
+
+def test_opt_in_survives_an_alarm_guard_overlay(agent: LocalAppConfigAgent) -> None:
+    """A snapshot rebuilt for another flag keeps asking the agent (never stored as constant)."""
+    from flagkit._snapshot import FlagGuard, overlay
+
+    agent.publish("shop", "prod", "flags", UI_REFRESH)
+    with Flags(agent.source("shop", "prod", "flags", evaluate="agent"), start=False) as flags:
+        flags.refresh()
+        held = overlay(flags._snapshot, {"checkout": FlagGuard(tripped=True)})
+        assert held.enabled_fns["checkout"] is False
+        assert FlagsView(held).enabled("ui_refresh", "u1", QA) is True
+
+
+def test_evaluate_must_be_snapshot_or_agent() -> None:
+    """Any other value of evaluate= is refused at construction; repr shows the opt-in."""
+    with pytest.raises(ValueError, match="evaluate"):
+        AgentSource("a", "e", "p", port=1, evaluate="local")  # type: ignore[arg-type]
+    assert "evaluate='agent'" in repr(AgentSource("a", "e", "p", port=1, evaluate="agent"))
+    assert "evaluate" not in repr(AgentSource("a", "e", "p", port=1))
+
+
+def test_opt_in_from_a_backup_asks_the_agent_once_it_is_up(tmp_path: Path) -> None:
+    """A snapshot loaded from the backup is bound too: per-call evaluation once the agent is up."""
+    backup = tmp_path / "flags.backup"
+    with _ClosingAgent() as agent:
+        agent.publish("shop", "prod", "flags", UI_REFRESH)
+        with Flags(agent.source("shop", "prod", "flags"), start=False, backup_path=backup) as f:
+            f.refresh()
+        port = agent.port
+        source = AgentSource("shop", "prod", "flags", host="127.0.0.1", port=port, evaluate="agent")
+        with Flags(source, start=False, backup_path=backup) as flags:
+            assert flags.variant("ui_refresh", "u1", QA) == "QA"
+            source.close()
+
+
+# -- the source contract across profile shapes: the agent agrees with in-process rules --------
+
+
+_TIER = {"tier": {"constraints": {"type": "string"}}}
+_MULTI = {
+    "flags": {"beta": {"attributes": _TIER}, "rollout": {"attributes": _TIER}},
+    "values": {
+        "beta": _variants(
+            ("Gold", '(eq $plan "gold")', {"tier": "gold"}),
+            ("Staff", '(ends_with $email "@example.com")', {"tier": "staff"}),
+        ),
+        "rollout": _variants(("Half", "(split pct::50 by::$userId)", {"tier": "half"})),
+    },
+}
+_BASIC = {
+    "flags": {"checkout": {"attributes": {"limit": {}}}, "banner": {}},
+    "values": {"checkout": {"enabled": True, "limit": 3}, "banner": {"enabled": False}},
+}
+PROFILES = {
+    "basic-only": {"version": "1", **_BASIC},
+    "mixed": {
+        "version": "1",
+        "flags": {**_BASIC["flags"], "beta": _MULTI["flags"]["beta"]},
+        "values": {**_BASIC["values"], "beta": _MULTI["values"]["beta"]},
+    },
+    "multi-variant-only": {"version": "1", **_MULTI},
+}
+CONTEXTS: list[tuple[str | None, dict[str, Any] | None]] = [
+    (None, None),
+    ("u1", None),
+    ("u2", {"plan": "gold"}),
+    ("u3", {"email": "kim@example.com", "plan": "free"}),
+    *[(f"user-{i}", {"plan": "free"}) for i in range(12)],
+]
+
+
+@pytest.fixture(params=sorted(PROFILES))
+def profile(request: pytest.FixtureRequest) -> Iterator[tuple[str, Any]]:
+    """A local data plane serving the profile, read by an agent and by AppConfigSource."""
+    from flagkit import AppConfigSource
+    from flagkit.testing import LocalAppConfigData
+
+    with LocalAppConfigData(poll_interval=0) as data, _ClosingAgent(appconfigdata=data) as agent:
+        data.publish("shop", "prod", "flags", PROFILES[request.param], version_label="v1")
+        client = data.client()
+        direct = Flags(AppConfigSource("shop", "prod", "flags", client=client), start=False)
+        assert direct.refresh(), direct.status().last_error
+        yield request.param, (agent, direct)
+        direct.close()
+        client.close()
+
+
+def test_profile_opt_in_agrees_with_in_process_rules(profile: tuple[str, Any]) -> None:
+    """evaluate='agent' gives the answers AppConfigSource's in-process rules give, per call."""
+    _, (agent, direct) = profile
+    with Flags(agent.source("shop", "prod", "flags", evaluate="agent"), start=False) as flags:
+        assert flags.refresh() is True and flags.refresh() is False  # then unchanged
+        for key in direct._snapshot.flags:
+            for user_id, attributes in CONTEXTS:
+                got = flags.details(key, user_id, attributes)
+                want = direct.details(key, user_id, attributes)
+                assert (got.value, got.variant) == (want.value, want.variant), (key, user_id)
+                got = flags.details(key, user_id, attributes, attribute="tier", kind="str")
+                want = direct.details(key, user_id, attributes, attribute="tier", kind="str")
+                assert (got.value, got.variant) == (want.value, want.variant), (key, user_id)
+
+
+def test_profile_snapshot_mode_gives_the_contextless_answer_and_says_so(
+    profile: tuple[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Default mode: basic flags as in process; multi-variant flags their no-context variant."""
+    name, (agent, direct) = profile
+    caplog.set_level(logging.WARNING, logger="flagkit")
+    with Flags(agent.source("shop", "prod", "flags"), start=False) as flags:
+        assert flags.refresh() is True and flags.refresh() is False
+        multi = {k for k, f in direct._snapshot.flags.items() if f.multi_variant}
+        for key in direct._snapshot.flags:
+            for user_id, attributes in CONTEXTS:
+                got = flags.details(key, user_id, attributes)
+                want = direct.details(
+                    key, *((None, None) if key in multi else (user_id, attributes))
+                )
+                assert (got.value, got.variant) == (want.value, want.variant), (key, user_id)
+    warned = {k for k in multi if any(f"'{k}'" in r.getMessage() for r in caplog.records)}
+    assert warned == multi and (name == "basic-only") == (not multi)
+
+
+def test_opt_in_entity_id_keeps_each_user_on_one_version_during_a_deployment() -> None:
+    """evaluate='agent' sends the user id as Entity-Id: mid-deployment each user sticks to
+    the new or the previous version, and about the deployment's share gets the new one."""
+    from flagkit.testing import LocalAppConfigData
+
+    class Clock:
+        now = 1000.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    def doc(color: str) -> dict[str, Any]:
+        variants = _variants(("Staff", '(eq $team "staff")', {"color": "red"}))
+        variants["_variants"][-1] = {
+            "name": "Default",
+            "enabled": True,
+            "attributeValues": {"color": color},
+        }
+        flag = {"attributes": {"color": {"constraints": {"type": "string"}}}}
+        return {"version": "1", "flags": {"banner": flag}, "values": {"banner": variants}}
+
+    clock = Clock()
+    users = [f"user-{i}" for i in range(150)]
+    with LocalAppConfigData(poll_interval=0, clock=clock) as data:
+        data.publish("shop", "prod", "flags", doc("blue"), version_label="v1")
+        control = data.appconfig_client()
+        strategy = control.create_deployment_strategy(
+            Name="half",
+            DeploymentDurationInMinutes=10,
+            GrowthType="LINEAR",
+            GrowthFactor=50.0,
+            FinalBakeTimeInMinutes=0,
+            ReplicateTo="NONE",
+        )["Id"]
+        control.close()
+        with _ClosingAgent(appconfigdata=data) as agent:
+            source = agent.source("shop", "prod", "flags", evaluate="agent")
+            with Flags(source, start=False) as flags:
+                flags.refresh()
+                data.publish(
+                    "shop", "prod", "flags", doc("green"), version_label="v2", strategy=strategy
+                )
+                first = {u: flags.get_str("banner", "color", "", u) for u in users}
+                again = {u: flags.get_str("banner", "color", "", u) for u in users}
+                assert first == again and set(first.values()) == {"blue", "green"}
+                share = sum(c == "green" for c in first.values()) / len(users)
+                assert 0.4 <= share <= 0.6, share
+                assert flags.get_str("banner", "color", "", "user-1", {"team": "staff"}) == "red"

@@ -538,7 +538,7 @@ def test_lambda_example_runs_with_a_lambda_shaped_context(agent_env: Any) -> Non
         assert json.loads(reply["body"]) == {
             "pricing": "new",
             "max_items": 25,
-            "flags_version": "1",
+            "flags_version": "v1",
             "request_id": context.aws_request_id,
         }
         assert (Path(os.environ["FLAGS_BACKUP_PATH"])).exists()

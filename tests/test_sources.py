@@ -6,6 +6,7 @@ assertions run against all of them (cachetools' CacheTestMixin idea).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -90,17 +91,20 @@ def stored(view: dict[str, Any], kind: str) -> dict[str, Any]:
     return {"version": "1", "flags": flags, "values": values}
 
 
-def _appconfig(kind: str) -> Callable[[Path], Iterator[Harness]]:
-    """AppConfigSource against the local AppConfig; ``kind`` is the profile's content.
+def _appconfig(kind: str, via: str = "direct") -> Callable[[Path], Iterator[Harness]]:
+    """AppConfigSource (or AgentSource) against the local AppConfig; ``kind`` is the profile.
 
     ``freeform``: an AWS.Freeform profile holding data-view JSON, served byte for byte (so a
     bad document does reach the source). The others are AWS.AppConfig.FeatureFlags profiles
     (see ``stored``): the control plane validates what is published, and the source reads the
     retrieval-time format -- the data view for ``basic``, Ion for ``mixed`` and ``variants``.
+    ``via``: ``direct`` is AppConfigSource; ``agent`` is AgentSource reading a
+    LocalAppConfigAgent in front of the same AppConfig (what the agent evaluates without
+    context; ``evaluate="agent"`` is checked against AppConfigSource in test_agent_source.py).
     """
 
     def harness(tmp_path: Path) -> Iterator[Harness]:
-        from flagkit.testing import LocalAppConfigData
+        from flagkit.testing import LocalAppConfigAgent, LocalAppConfigData
 
         profile_type = "AWS.Freeform" if kind == "freeform" else "AWS.AppConfig.FeatureFlags"
         counter = iter(range(1, 10_000))
@@ -108,7 +112,8 @@ def _appconfig(kind: str) -> Callable[[Path], Iterator[Harness]]:
         def to_bytes(doc: Any) -> bytes:
             return json.dumps(doc if kind == "freeform" else stored(doc, kind)).encode()
 
-        with LocalAppConfigData(poll_interval=0) as server:
+        with contextlib.ExitStack() as stack:
+            server = stack.enter_context(LocalAppConfigData(poll_interval=0))
             server.create("shop", "prod", "flags", profile_type=profile_type)
 
             def publish_raw(body: bytes) -> None:
@@ -116,35 +121,28 @@ def _appconfig(kind: str) -> Callable[[Path], Iterator[Harness]]:
                 server.publish("shop", "prod", "flags", body, version_label=label)
 
             publish_raw(to_bytes(ON))
-            client = server.client()
-            source = flagkit.AppConfigSource("shop", "prod", "flags", client=client)
+            source: flagkit.Source
+            if via == "direct":
+                client = server.client()
+                stack.callback(client.close)
+                source = flagkit.AppConfigSource("shop", "prod", "flags", client=client)
+            else:
+                agent = stack.enter_context(LocalAppConfigAgent(appconfigdata=server))
+                source = agent.source("shop", "prod", "flags", poll_interval=0.01)
+                stack.callback(source.close)
             yield Harness(
                 source,
                 lambda doc: publish_raw(to_bytes(doc)),
                 publish_raw,
                 refuses_invalid=kind != "freeform",
             )
-            client.close()
 
     return harness
 
 
-def _agent(tmp_path: Path) -> Iterator[Harness]:
-    from flagkit.testing import LocalAppConfigAgent
-
-    with LocalAppConfigAgent() as agent:
-        agent.publish("shop", "prod", "flags", ON)
-        source = agent.source("shop", "prod", "flags", poll_interval=0.01)
-
-        def publish_raw(body: bytes) -> None:
-            agent.publish("shop", "prod", "flags", body)
-
-        yield Harness(source, lambda doc: publish_raw(json.dumps(doc).encode()), publish_raw)
-        source.close()
-
-
 # One row per source and, for AppConfig, per kind of profile. Add a row here and every
 # contract test below runs against it.
+KINDS = ("basic", "mixed", "variants", "freeform")
 SOURCES: dict[str, Callable[[Path], Iterator[Harness]]] = {
     "static": _static,
     "file": _file,
@@ -152,8 +150,9 @@ SOURCES: dict[str, Callable[[Path], Iterator[Harness]]] = {
     "appconfig-mixed": _appconfig("mixed"),
     "appconfig-variants": _appconfig("variants"),
     "appconfig-freeform": _appconfig("freeform"),
-    "agent": _agent,
 }
+# AgentSource in front of the same local AppConfig, per kind of profile (issue 14).
+SOURCES |= {f"agent-{kind}": _appconfig(kind, "agent") for kind in KINDS}
 CHANGEABLE = sorted(name for name in SOURCES if name != "static")
 
 

@@ -329,6 +329,10 @@ class _Evaluating:
                 flag, checked, outcome.reason, outcome.name, None, None, version
             )
         except Exception as exc:  # evaluation never raises: the default, with a reason
+            # a flag evaluated elsewhere (AgentSource(evaluate="agent")) says what failed
+            code = getattr(exc, "error_code", None)
+            if isinstance(code, ErrorCode):
+                return EvaluationDetails(flag, default, Reason.ERROR, None, code, str(exc), version)
             return EvaluationDetails(
                 flag,
                 default,

@@ -227,7 +227,9 @@ def explain(
     chosen = compiled.select(user_id, attributes)
     traces: list[VariantTrace] = []
     reached = True
-    for outcome, rule in zip(compiled.outcomes, compiled.rules, strict=True):
+    # A flag the AppConfig agent evaluates per call: its rules are not known in this process.
+    tried = () if compiled.remote else zip(compiled.outcomes, compiled.rules, strict=True)
+    for outcome, rule in tried:
         if rule is None:
             matched: bool | None = True if reached else None
             traces.append(VariantTrace(outcome.index, outcome.name, outcome.enabled, None, matched))
@@ -275,6 +277,8 @@ def format_explanation(exp: Explanation, *, version: str | None) -> str:
         state = "on" if (exp.variants and exp.variants[0].enabled) else "off"
         ramped = " (for those the ramp admits)" if exp.ramp is not None else " for everyone"
         out.append(f"a basic flag: {state}{ramped}, no rules to evaluate")
+    elif not exp.variants:
+        out.append("evaluated by the AppConfig agent for this context (its rules are not here)")
     else:
         out.append("variants are tried in order; the first whose rule is true wins")
         for v in exp.variants:

@@ -341,6 +341,7 @@ class Poller:
                 limits=self.polling.limits,
                 wall=self._wall,
             )
+            snapshot = self._bind(snapshot)
         except DocumentError as exc:
             self._refused(fetched.version, exc)
             return False
@@ -364,6 +365,11 @@ class Poller:
         c.last_error = f"{what} refused: {_refusal(exc)}"
         # no traceback: the message says exactly what is wrong with the document
         log.error("flagkit: %s; keeping version %r", c.last_error, c.version)  # noqa: TRY400
+
+    def _bind(self, snapshot: Snapshot) -> Snapshot:
+        """The source's say on a snapshot built from its document (``Source.bind_snapshot``)."""
+        bind = getattr(self.source, "bind_snapshot", None)
+        return bind(snapshot) if callable(bind) else snapshot
 
     def _publish(self, snapshot: Snapshot) -> bool:
         publish = self._publish_ref()
@@ -399,6 +405,7 @@ class Poller:
                 limits=self.polling.limits,
                 wall=self._wall,
             )
+            snapshot = self._bind(snapshot)
         except DocumentError as exc:
             log.warning("flagkit: ignoring unusable backup %s: %s", str(path), _refusal(exc))
             return False

@@ -77,6 +77,8 @@ class CompiledFlag:
     guard: FlagGuard | None = None  # set on the copies an alarm-guard overlay makes
     # the most steps one evaluation takes: a step per variant tried, plus each rule's cost
     cost: int = 0
+    # answered per call by another process (AgentSource(evaluate="agent")): never constant
+    remote: bool = False
 
     @property
     def ramp(self) -> Ramp | None:
@@ -90,6 +92,8 @@ class CompiledFlag:
     @property
     def constant(self) -> bool:
         """Every variant gives the same ``enabled``: no rule can change the answer."""
+        if self.remote:
+            return False
         answers = {o.enabled for o in self.outcomes}
         if self.off is not None:
             answers.add(self.off.enabled)

@@ -571,10 +571,33 @@ def _load_data_view(data: dict[str, Any]) -> tuple[FlagSpec, ...]:
                 expected=f"a key matching {KEY_PATTERN}",
                 found=_excerpt(key),
             )
-        enabled, values = check_state(key, "", raw, allow_variant=False)
-        variant = VariantSpec(name=None, enabled=enabled, rule=None, values=values)
-        specs.append(FlagSpec(key, (variant,), frozenset(values), multi_variant=False))
+        # The AppConfig Agent serves a multi-variant flag evaluated, naming the variant it
+        # chose: {"flag": {"_variant": "Default Variant", "enabled": false}} (user guide:
+        # "Retrieving basic and multi-variant feature flags"). One variant, named.
+        name = variant_name(key, "", raw)
+        enabled, values = check_state(key, "", raw, allow_variant=name is not None)
+        variant = VariantSpec(name=name, enabled=enabled, rule=None, values=values)
+        specs.append(FlagSpec(key, (variant,), frozenset(values), multi_variant=name is not None))
     return tuple(specs)
+
+
+def variant_name(key: str, where: str, raw: Any) -> str | None:
+    """The ``_variant`` of a retrieval-time flag state, checked as AWS checks variant names.
+
+    None when there is none. AWS's schema: a variant ``name`` matches ``^[^\\n]{1,64}$``.
+    """
+    if not isinstance(raw, dict) or "_variant" not in raw:
+        return None
+    name = raw["_variant"]
+    if not (isinstance(name, str) and 0 < len(name) <= 64 and "\n" not in name):
+        raise DocumentError(
+            "invalid variant name",
+            flag=key,
+            field=f"{where}._variant" if where else "_variant",
+            expected="a string of 1 to 64 characters without a newline",
+            found=_excerpt(name),
+        )
+    return name
 
 
 def check_state(

@@ -13,21 +13,48 @@ Only ``socket`` is used (see ``_sources/http.py``): no boto3 and not even ``http
 nothing heavy at a Lambda cold start, and no ``HTTP(S)_PROXY`` from the environment is ever
 applied to a loopback call, as ``urllib`` would. HTTP statuses and socket errors are classified
 here and only here.
+
+Multi-variant flags. The agent evaluates them itself and serves the chosen variant, named in
+``_variant`` (user guide, "Retrieving basic and multi-variant feature flags"). A poll carries no
+caller context, so what it returns is the answer for *no* context: normally the default
+variant, for every user. flagkit never serves that silently (``bind_snapshot``):
+
+* by default (``evaluate="snapshot"``) each such flag is logged once, as a WARNING naming it,
+  with the two ways out;
+* ``evaluate="agent"`` asks the agent for such a flag on every evaluation, with the
+  evaluation's attributes and user id as ``Context`` and the user id as ``Entity-Id``: one
+  loopback round trip per call (docs/agent.md). A failure gives the caller's default with a
+  reason; it never raises.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
-from flagkit._exceptions import PermanentSourceError, RetryableSourceError, SourceError
+from flagkit._exceptions import (
+    PermanentSourceError,
+    RetryableSourceError,
+    SourceError,
+)
+from flagkit._types import ErrorCode
 
+from .agent_calls import EvaluationFailed, agent_evaluated, context_headers, outcome
 from .base import Fetched, content_version
 from .http import DeadlineExceeded, Disconnected, LoopbackConnection, ProtocolError, Response
 
+if TYPE_CHECKING:
+    from flagkit._snapshot import CompiledFlag, Outcome, Snapshot
+
 __all__ = ["DEFAULT_PORT", "PORT_ENV", "AgentSource", "classify_status"]
+
+Evaluate = Literal["snapshot", "agent"]
+_MAX_IDLE_CONNECTIONS = 8  # per-call connections kept alive for reuse (evaluate="agent")
 
 log = logging.getLogger("flagkit")
 
@@ -110,6 +137,10 @@ class AgentSource:
             longer, interval towards AppConfig).
         content_type: read every body as this type, whatever the agent says (a freeform
             profile holding a Powertools schema: ``flagkit.powertools.MEDIA_TYPE``).
+        evaluate: who picks the variant of a multi-variant flag. ``"snapshot"`` (default):
+            the variant the agent served without context, for everyone, with a one-time
+            WARNING per flag. ``"agent"``: the agent, on every evaluation, given the
+            evaluation's attributes and user id (one loopback request per call).
     """
 
     def __init__(
@@ -125,7 +156,10 @@ class AgentSource:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         content_type: str | None = None,
         fetch_timeout: float | None = None,
+        evaluate: Evaluate = "snapshot",
     ) -> None:
+        if evaluate not in ("snapshot", "agent"):
+            raise ValueError(f"evaluate must be 'snapshot' or 'agent', not {evaluate!r}")
         if port is None:
             port = _port_from_env()
         if not 0 < port < 65536:
@@ -157,6 +191,10 @@ class AgentSource:
         self._closes = 0  # close() calls so far: a request it cut short is not retried
         self._last_digest: str | None = None
         self._last_version: str | None = None
+        self.evaluate: Evaluate = evaluate
+        self._warned: set[str] = set()  # flags already warned about (evaluate="snapshot")
+        self._idle: list[LoopbackConnection] = []  # per-call connections (evaluate="agent")
+        self._idle_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -213,22 +251,107 @@ class AgentSource:
         self._last_digest, self._last_version = digest, version
         return Fetched(body, content_type, version, self.poll_interval)
 
+    # -- multi-variant flags: what the agent evaluated without context ------------------------
+
+    def bind_snapshot(self, snapshot: Snapshot) -> Snapshot:
+        """Warn about, or bind per-call evaluation to, the flags the agent evaluated.
+
+        Called by the poller on every snapshot built from this source's documents (and from
+        its backup). A flag the agent served with ``_variant`` has one variant in the snapshot:
+        the one chosen for a request without context.
+        """
+        served = [key for key, flag in snapshot.flags.items() if agent_evaluated(flag)]
+        if not served:
+            return snapshot
+        if self.evaluate == "snapshot":
+            for key in served:
+                if key not in self._warned:
+                    self._warned.add(key)
+                    log.warning(
+                        "flagkit: flag %r has variants, and the AppConfig agent evaluated it "
+                        "without context: every evaluation gets variant %r. Use "
+                        "AppConfigSource to evaluate its rules in process, or "
+                        "AgentSource(..., evaluate='agent') to ask the agent on each call",
+                        key,
+                        snapshot.flags[key].outcomes[0].name,
+                    )
+            return snapshot
+        bound = {key: self._per_call(snapshot.flags[key], snapshot.user_key) for key in served}
+        flags = {**snapshot.flags, **bound}
+        enabled_fns = {**snapshot.enabled_fns, **{k: f.enabled for k, f in bound.items()}}
+        return replace(snapshot, flags=flags, enabled_fns=enabled_fns)
+
+    def _per_call(self, flag: CompiledFlag, user_key: str) -> CompiledFlag:
+        key = flag.key
+        path = f"{self.path}?flag={quote(key, safe='')}"
+        contextless = flag.outcomes[0]
+
+        def select(user_id: Any, attributes: dict[str, Any] | None) -> Outcome:
+            headers = {**self._headers, **context_headers(user_key, user_id, attributes)}
+            try:
+                response = self._per_call_request(path, headers)
+            except (OSError, ProtocolError) as exc:
+                raise EvaluationFailed(
+                    f"{self._what}: flag {key!r} not evaluated ({type(exc).__name__})"
+                ) from exc
+            if response.status != 200:
+                error = classify_status(response.status, what=self._what)
+                code = ErrorCode.FLAG_NOT_FOUND if response.status == 404 else ErrorCode.GENERAL
+                raise EvaluationFailed(f"flag {key!r} not evaluated: {error}", code)
+            return outcome(key, response.body, contextless)
+
+        def enabled(user_id: Any, attributes: dict[str, Any] | None) -> bool:
+            return select(user_id, attributes).enabled
+
+        return replace(flag, select=select, enabled=enabled, remote=True)
+
+    def _per_call_request(self, path: str, headers: dict[str, str]) -> Response:
+        """One GET on a pooled kept-alive connection (evaluations run in many threads)."""
+        with self._idle_lock:
+            conn = self._idle.pop() if self._idle else None
+        reused = conn is not None
+        if conn is None:
+            conn = LoopbackConnection(self.host, self.port, timeout=self.timeout)
+        try:
+            response = conn.get(path, headers)
+        except (Disconnected, BrokenPipeError, ConnectionResetError):
+            if not reused:
+                raise
+            response = conn.get(path, headers)  # the agent closed an idle connection: once more
+        with self._idle_lock:
+            if len(self._idle) < _MAX_IDLE_CONNECTIONS:
+                self._idle.append(conn)
+                conn = None
+        if conn is not None:
+            conn.close()
+        return response
+
+    def _drop_idle(self, *, shutdown: bool) -> None:
+        with self._idle_lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close(shutdown=shutdown)
+
     def reset_after_fork(self) -> None:
         """In a forked child the parent's socket is not ours: open a new one on next fetch."""
         # close() without shutdown() releases only this process's copy of the descriptor: the
         # parent's connection is untouched.
         self._conn.close(shutdown=False)
+        self._idle_lock = threading.Lock()  # may have been held by another thread at fork
+        self._drop_idle(shutdown=False)
 
     def close(self) -> None:
-        """Close the kept-alive connection; a fetch blocked on it fails at once.
+        """Close the kept-alive connections; a fetch blocked on one fails at once.
 
         A later fetch opens a new connection (``Flags.refresh()`` still works after close).
         """
         self._closes += 1
         self._conn.close()
+        self._drop_idle(shutdown=True)
 
     def __repr__(self) -> str:
+        evaluate = ", evaluate='agent'" if self.evaluate == "agent" else ""
         return (
             f"AgentSource({self.application!r}, {self.environment!r}, {self.profile!r}, "
-            f"port={self.port})"
+            f"port={self.port}{evaluate})"
         )

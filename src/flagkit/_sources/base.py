@@ -3,8 +3,10 @@
 A source is anything with ``fetch() -> Fetched``: it returns the newest document, or says
 "unchanged" (``body is None``), and advises when to ask again. It raises
 :class:`~flagkit.SourceError` subclasses on failure. Optional extras the poller uses when present:
-``reset_after_fork()`` (drop per-process state such as an AppConfigData session) and
-``close()``.
+``reset_after_fork()`` (drop per-process state such as an AppConfigData session),
+``close()``, and ``bind_snapshot(snapshot) -> snapshot`` (the source's say on each snapshot
+built from its documents: ``AgentSource`` warns about, or binds per-call evaluation to, flags
+the AppConfig Agent evaluated without context).
 
 This module holds the protocol and the two local sources; AWS sources live in their own
 modules so that boto3 is imported only where it is used.

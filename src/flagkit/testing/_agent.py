@@ -1,13 +1,21 @@
-"""``LocalAppConfigAgent``: a stand-in for the AppConfig Agent / Lambda extension on 127.0.0.1.
+"""``LocalAppConfigAgent``: the AppConfig Agent / Lambda extension, on 127.0.0.1.
 
-It serves ``GET /applications/{app}/environments/{env}/configurations/{profile}`` the way the
-agent does: the whole document every time, with ``Content-Type`` and ``Configuration-Version``
-headers; unknown configurations get 404 with a text body. Faults are injected by status code
-(the agent's 400/404/500/502/504, or any other), as a delay, or as a dropped connection.
+It serves ``GET /applications/{app}/environments/{env}/configurations/{profile}`` as the agent
+does (research §3; docs/agent.md lists each behaviour with its AWS source):
 
-Standard library only (``http.server``); one named daemon thread accepts, one per connection
-answers, and ``close()`` cuts injected delays short, ends kept-alive connections and joins
-every thread it started.
+* it reads each configuration from AppConfigData the way the agent does (a session, polls no
+  sooner than announced), from its own ``LocalAppConfigData`` or one it is given, so it sees
+  the retrieval-time format the data plane sends;
+* it evaluates feature flags per request: ``Context`` headers, ``?flag=`` filters, and
+  ``_variant`` naming the variant chosen (``_agent_eval``); a freeform profile passes through;
+* ``Authorization: Bearer`` is required when started with a token (``ACCESS_TOKEN``);
+* errors are the agent's statuses with text bodies: 400, 404, 500, 502, 504 (and 401 for a
+  wrong token).
+
+Faults are injected by status code, as a delay, or as a dropped connection. Standard library
+only on the serving side (``http.server``); one named daemon thread accepts, one per
+connection answers, and ``close()`` cuts injected delays short, ends kept-alive connections
+and joins every thread it started.
 """
 
 from __future__ import annotations
@@ -17,19 +25,29 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-from flagkit.testing._loopback_server import LoopbackHTTPServer
+from flagkit.testing._agent_eval import (
+    AgentError,
+    EntityVersion,
+    Evaluator,
+    Served,
+    check_entity_id,
+    parse_context,
+)
+from flagkit.testing._agent_http import Answer, Headers, Server, parse_path, text
+from flagkit.testing._agent_upstream import Upstream
 
 if TYPE_CHECKING:
     from flagkit._sources.agent import AgentSource
+    from flagkit.testing._appconfigdata import LocalAppConfigData
 
 __all__ = ["AgentRequest", "LocalAppConfigAgent"]
 
 _ACCEPT_POLL_SECONDS = 0.05  # how long close() may wait for the accept loop to notice
+_EVALUATORS_KEPT = 8  # compiled versions kept for Entity-Id answers (new and previous, ...)
 _AGENT_ERRORS = {
     400: "BadRequest",
     401: "Unauthorized",
@@ -44,27 +62,19 @@ Fault = int | Literal["drop", "delay"]
 
 @dataclass(frozen=True, slots=True)
 class AgentRequest:
-    """One request as the fake agent saw it (``authorization`` is the raw header, if any)."""
+    """One request as the local agent saw it (``authorization`` is the raw header, if any).
+
+    ``context`` holds the raw ``Context`` header values in order, ``entity_id`` the
+    ``Entity-Id`` header.
+    """
 
     method: str
     path: str
     configuration: tuple[str, str, str] | None  # decoded (app, env, profile); None: bad path
     authorization: str | None
     status: int | None  # None: the connection was dropped without an answer
-
-
-@dataclass(frozen=True, slots=True)
-class _Document:
-    body: bytes
-    content_type: str
-    version: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Answer:
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
+    context: tuple[str, ...] = ()
+    entity_id: str | None = None
 
 
 class LocalAppConfigAgent:
@@ -79,22 +89,63 @@ class LocalAppConfigAgent:
     Args:
         token: when given, requests must carry ``Authorization: Bearer <token>`` (the agent's
             ``ACCESS_TOKEN``); others get 401.
+        appconfigdata: the data plane to read configurations from. Without one the agent
+            starts its own ``LocalAppConfigData`` (closed with the agent), which
+            ``publish()`` deploys to.
+        poll_interval: seconds between the agent's polls of one configuration (AWS's
+            default is 45); 0, the default here, polls on every request, never sooner than
+            the data plane allows.
+        clock: monotonic seconds for the poll interval (tests move a fake clock).
+        entity_version: ``(configuration, entity_id) -> Served | None``, the version an
+            ``Entity-Id`` is served during a deployment (None: the agent's own version).
+            Without it, the data plane's deployments decide, when it has any.
         host, port: where to listen; port 0 takes a free port.
     """
 
-    def __init__(self, *, token: str | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        appconfigdata: LocalAppConfigData | None = None,
+        poll_interval: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+        entity_version: EntityVersion | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        if poll_interval < 0:
+            raise ValueError("poll_interval must not be negative")
         self.token = token
         # Re-entrant: a wait_until() condition may read the properties, which take the lock.
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)  # notified on every request and answer
         self._closing = threading.Event()
         self._closed = False
-        self._documents: dict[tuple[str, str, str], _Document] = {}
+        self._owns_data = appconfigdata is None
+        if appconfigdata is None:
+            from flagkit.testing._appconfigdata import LocalAppConfigData
+
+            appconfigdata = LocalAppConfigData(poll_interval=0, host=host)
+        self.appconfigdata = appconfigdata
+        self._upstream = Upstream(
+            appconfigdata.endpoint_url, poll_interval=poll_interval, clock=clock
+        )
+        if entity_version is None:
+            from flagkit.testing._agent_deployments import entity_versions
+
+            entity_version = entity_versions(appconfigdata)
+        self._entity_version = entity_version
+        self._evaluators: dict[Served, Evaluator] = {}
         self._counters: dict[tuple[str, str, str], int] = {}
+        self._removed: set[tuple[str, str, str]] = set()
         self._faults: deque[tuple[Fault, float]] = deque()
         self._requests: list[AgentRequest] = []
         self._in_flight = 0
-        self._httpd = _Server((host, port), self)
+        try:
+            self._httpd = Server((host, port), self)
+        except BaseException:
+            self._close_data()
+            raise
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": _ACCEPT_POLL_SECONDS},
@@ -105,6 +156,7 @@ class LocalAppConfigAgent:
             self._thread.start()
         except BaseException:
             self._httpd.server_close()
+            self._close_data()
             raise
 
     def __repr__(self) -> str:
@@ -113,7 +165,7 @@ class LocalAppConfigAgent:
 
     @property
     def port(self) -> int:
-        """The TCP port the fake agent listens on."""
+        """The TCP port the local agent listens on."""
         return self._httpd.server_port
 
     @property
@@ -133,32 +185,35 @@ class LocalAppConfigAgent:
         version: str | None = None,
         version_header: bool = True,
     ) -> str | None:
-        """Serve a new document for this configuration; returns the version it is served as.
+        """Deploy a new version to the data plane; returns the version it is served as.
 
-        Without ``version`` the versions count 1, 2, ... per configuration, as AppConfig
-        numbers hosted versions. ``version_header=False`` sends no ``Configuration-Version``
-        (the source then versions by content hash). A mapping is sent as JSON, a str as UTF-8.
+        The agent sees it at its next poll (on the next request, with ``poll_interval=0``).
+        The data plane's ``publish()`` makes the AWS calls: a stored feature-flag document
+        goes to an ``AWS.AppConfig.FeatureFlags`` profile (validated; served in the
+        retrieval-time format), anything else to a freeform one. The version label is
+        ``version``, else ``v1``, ``v2``, ... per configuration; the agent sends it as
+        ``Configuration-Version``. ``version_header=False`` deploys it unlabelled, so the agent
+        sends no ``Configuration-Version`` (the source then versions by content hash). A
+        mapping is sent as JSON, a str as UTF-8.
         """
-        if isinstance(body, Mapping):
-            import json
-
-            raw = json.dumps(body).encode()
-        elif isinstance(body, str):
-            raw = body.encode()
-        else:
-            raw = bytes(body)
         key = (application, environment, profile)
         with self._lock:
             self._counters[key] = self._counters.get(key, 0) + 1
-            label = version if version is not None else str(self._counters[key])
-            served = label if version_header else None
-            self._documents[key] = _Document(raw, content_type, served)
+            # A VersionLabel must contain a non-digit (botocore's model: ".*[^0-9].*")
+            label = version if version is not None else f"v{self._counters[key]}"
+            self._removed.discard(key)
+        served = label if version_header else None
+        self.appconfigdata.publish(
+            application, environment, profile, body, content_type=content_type, version_label=served
+        )
         return served
 
     def remove(self, application: str, environment: str, profile: str) -> None:
-        """Stop serving this configuration (requests for it get 404)."""
+        """Stop serving this configuration (requests for it get 404) until published again."""
+        key = (application, environment, profile)
         with self._lock:
-            self._documents.pop((application, environment, profile), None)
+            self._removed.add(key)
+        self._upstream.forget(key)
 
     # -- faults -------------------------------------------------------------------------------
 
@@ -230,11 +285,11 @@ class LocalAppConfigAgent:
             self._requests.append(request)
             self._changed.notify_all()
 
-    def _answer(self, method: str, target: str, authorization: str | None) -> _Answer | None:
+    def _answer(self, method: str, target: str, headers: Headers) -> Answer | None:
         """The reply for one request; None means drop the connection."""
         fault = self._begin()
-        configuration = _parse_path(urlsplit(target).path)
-        answer: _Answer | None = None
+        configuration = parse_path(urlsplit(target).path)
+        answer: Answer | None = None
         try:
             if fault is not None:
                 kind, delay = fault
@@ -243,38 +298,73 @@ class LocalAppConfigAgent:
                 if kind == "drop":
                     return None
                 if isinstance(kind, int):
-                    answer = _text(kind, _AGENT_ERRORS.get(kind, "Error"))
+                    answer = text(kind, _AGENT_ERRORS.get(kind, "Error"))
                     return answer
-            answer = self._serve(method, configuration, authorization)
+            try:
+                answer = self._serve(method, target, configuration, headers)
+            except AgentError as exc:
+                answer = text(exc.status, exc.message)
             return answer
         finally:
             status = None if answer is None else answer.status
-            self._end(AgentRequest(method, target, configuration, authorization, status))
+            self._end(
+                AgentRequest(
+                    method,
+                    target,
+                    configuration,
+                    headers.authorization,
+                    status,
+                    headers.context,
+                    headers.entity_id,
+                )
+            )
 
     def _serve(
         self,
         method: str,
+        target: str,
         configuration: tuple[str, str, str] | None,
-        authorization: str | None,
-    ) -> _Answer:
-        if self.token is not None and authorization != f"Bearer {self.token}":
-            return _text(401, "Unauthorized")
+        headers: Headers,
+    ) -> Answer:
+        if self.token is not None and headers.authorization != f"Bearer {self.token}":
+            # [inference] AWS names ACCESS_TOKEN's header but not the refusal's status.
+            raise AgentError(401, "Unauthorized")
         if method != "GET":
-            return _text(405, "MethodNotAllowed")
+            raise AgentError(405, "MethodNotAllowed")
         if configuration is None:
-            return _text(
+            raise AgentError(
                 400,
                 "BadRequest: expected /applications/{app}/environments/{env}/"
                 "configurations/{profile}",
             )
+        flags = parse_qs(urlsplit(target).query).get("flag", [])
+        context = parse_context(headers.context)
+        check_entity_id(headers.entity_id)
         with self._lock:
-            document = self._documents.get(configuration)
-        if document is None:
-            return _text(404, "ResourceNotFound")
-        headers = [("Content-Type", document.content_type)]
-        if document.version is not None:
-            headers.append(("Configuration-Version", document.version))
-        return _Answer(200, tuple(headers), document.body)
+            removed = configuration in self._removed
+        if removed:
+            raise AgentError(404, "ResourceNotFound")
+        evaluator = self._upstream.get(configuration)
+        entity_id = headers.entity_id
+        if entity_id and self._entity_version is not None:
+            served = self._entity_version(configuration, entity_id)
+            if served is not None and served != evaluator.served:
+                evaluator = self._evaluator(served)
+        body, content_type = evaluator.answer(flags, context)
+        out = [("Content-Type", content_type)]
+        if evaluator.served.version is not None:
+            out.append(("Configuration-Version", evaluator.served.version))
+        return Answer(200, tuple(out), body)
+
+    def _evaluator(self, served: Served) -> Evaluator:
+        """The compiled form of a version an entity is served (a few are kept)."""
+        with self._lock:
+            found = self._evaluators.get(served)
+            if found is None:
+                if len(self._evaluators) >= _EVALUATORS_KEPT:
+                    self._evaluators.pop(next(iter(self._evaluators)))
+                found = self._evaluators[served] = Evaluator(served)
+            return found
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -294,6 +384,11 @@ class LocalAppConfigAgent:
         self._httpd.server_close()
         for thread in [self._thread, *self._httpd.drop_connections()]:
             thread.join(max(0.0, deadline - time.monotonic()))
+        self._close_data(max(0.0, deadline - time.monotonic()))
+
+    def _close_data(self, timeout: float = 5.0) -> None:
+        if self._owns_data:
+            self.appconfigdata.close(timeout)
 
     def __enter__(self) -> LocalAppConfigAgent:
         return self
@@ -305,64 +400,3 @@ class LocalAppConfigAgent:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _text(status: int, message: str) -> _Answer:
-    return _Answer(status, (("Content-Type", "text/plain"),), message.encode())
-
-
-def _parse_path(path: str) -> tuple[str, str, str] | None:
-    parts = path.split("/")
-    if (
-        len(parts) != 7
-        or parts[0]
-        or (parts[1], parts[3], parts[5]) != ("applications", "environments", "configurations")
-        or not all(parts[2::2])
-    ):
-        return None
-    return unquote(parts[2]), unquote(parts[4]), unquote(parts[6])
-
-
-class _Server(LoopbackHTTPServer):
-    """The loopback server, carrying the agent its handlers answer from."""
-
-    def __init__(self, address: tuple[str, int], agent: LocalAppConfigAgent) -> None:
-        self.agent = agent
-        super().__init__(address, _Handler, "flagkit-local-agent-conn")
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"  # keep-alive, as AgentSource reuses its connection
-    # Headers and body go out in two writes; with Nagle on, the second waits for the client's
-    # delayed ACK (~40 ms on Linux) and every kept-alive request would look slow.
-    disable_nagle_algorithm = True
-
-    def version_string(self) -> str:
-        return "flagkit-local-agent"
-
-    def do_GET(self) -> None:  # the name http.server dispatches to
-        self._reply()
-
-    def do_POST(self) -> None:
-        self._reply()
-
-    def _reply(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > 0:
-            self.rfile.read(length)
-        answer = self.server.agent._answer(
-            self.command, self.path, self.headers.get("Authorization")
-        )
-        if answer is None:
-            self.close_connection = True  # say nothing; the socket closes after this returns
-            return
-        self.send_response(answer.status)
-        for name, value in answer.headers:
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(answer.body)))
-        self.end_headers()
-        self.wfile.write(answer.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests read ``LocalAppConfigAgent.requests`` instead of an access log."""
