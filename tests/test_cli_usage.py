@@ -146,3 +146,65 @@ def test_an_unknown_ramp_preset_is_called_that(
     assert code == 1
     assert "refused: unknown ramp preset 'Canary10Percnt5Minutes'" in err
     assert "step 1" not in err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--port", "99999", "a port is 0 to 65535, not 99999"),
+        ("--port", "http", "not a port number: 'http'"),
+        ("--poll-interval", "-1", "seconds must be 0 or more, not -1"),
+        ("--watch-interval", "0", "seconds must be above 0, not 0"),
+        ("--watch-interval", "-0.5", "seconds must be above 0, not -0.5"),
+        ("--watch-interval", "nan", "seconds must be above 0, not nan"),
+    ],
+)
+def test_serve_refuses_bad_options_in_one_line(
+    capsys: pytest.CaptureFixture[str], option: str, value: str, message: str
+) -> None:
+    """A bad port or interval is a usage error (exit 2) naming the option; a zero
+    --watch-interval used to busy-loop."""
+    code, out, err = run(capsys, "serve", "--file", str(EXAMPLE), option, value)
+    assert code == 2
+    assert out == ""
+    assert f"argument {option}: {message}" in err
+    assert "Traceback" not in err
+
+
+def test_serve_on_a_port_in_use_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """Another process on the port: 'cannot listen', exit 2, no traceback, nothing 'serving'."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = run(capsys, "serve", "--file", str(EXAMPLE), "--port", str(port))
+    assert code == 2
+    assert f"flagkit serve: cannot listen on 127.0.0.1:{port}: " in out
+    assert "serving app/local/flags at" not in out
+    assert "Traceback" not in out + err
+
+
+def test_serve_on_an_unknown_host_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """A host name that does not resolve: one line, exit 2 (.invalid never resolves, RFC 6761)."""
+    code, out, err = run(
+        capsys, "serve", "--file", str(EXAMPLE), "--host", "no-such-host.invalid", "--port", "0"
+    )
+    assert code == 2
+    assert "flagkit serve: cannot listen on no-such-host.invalid:0: " in out
+    assert "Traceback" not in out + err
+
+
+def test_serve_never_says_serving_for_a_file_refused_at_start(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A bad file at start: refused (exit 1), and no 'serving ... at' or 'last good' line."""
+    doc = tmp_path / "flags.json"
+    doc.write_text(json.dumps({"version": "1", "flags": {"bad key": {}}, "values": {}}))
+    code, out, _ = run(capsys, "serve", "--file", str(doc), "--port", "0")
+    assert code == 1
+    assert "refused" in out
+    assert "serving app/local/flags at" not in out
+    assert "last good" not in out
+    assert "nothing is served until the file is valid" in out

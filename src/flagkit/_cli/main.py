@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -82,6 +83,34 @@ def parse_at(text: str) -> float:
         return parse_start(text)
     except RampSyntaxError as exc:
         raise argparse.ArgumentTypeError(f"expected {exc}") from None
+
+
+def _port(text: str) -> int:
+    """argparse type: a TCP port, 0 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, not {port}")
+    return port
+
+
+def _seconds(*, integer: bool, zero: bool) -> Callable[[str], float]:
+    """argparse type: a finite number of seconds, above zero (or at least zero)."""
+    kind = int if integer else float
+    floor = "0 or more" if zero else "above 0"
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+            raise argparse.ArgumentTypeError(f"seconds must be {floor}, not {text}")
+        return value
+
+    return parse
 
 
 def parse_attrs(pairs: Sequence[str]) -> dict[str, Any]:
@@ -450,26 +479,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "serve",
-        "a local AppConfigData service that serves a file",
+        "a local AppConfig (control plane and AppConfigData) that serves a file",
         "flagkit serve --file flags.json --port 2773",
     )
     p.add_argument("--file", required=True, metavar="FILE", help="re-published when it changes")
-    p.add_argument("--port", type=int, default=2773, help="TCP port (default 2773; 0: any free)")
+    p.add_argument(
+        "--port", type=_port, default=2773, help="TCP port (default 2773; 0: any free)"
+    )
     p.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     p.add_argument("--app", default="app", help="application name (default app)")
     p.add_argument("--env", default="local", help="environment name (default local)")
     p.add_argument("--profile", default="flags", help="profile name (default flags)")
     p.add_argument(
-        "--poll-interval", type=int, default=1, help="NextPollIntervalInSeconds sent (default 1)"
+        "--poll-interval",
+        type=_seconds(integer=True, zero=True),
+        default=1,
+        help="NextPollIntervalInSeconds for sessions that ask for none (default 1; AWS: 60)",
     )
     p.add_argument(
-        "--watch-interval", type=float, default=0.5, help="seconds between file checks (0.5)"
+        "--watch-interval",
+        type=_seconds(integer=False, zero=False),
+        default=0.5,
+        help="seconds between file checks (default 0.5)",
     )
     p.set_defaults(func=cmd_serve)
 
     p = command(
         "demo",
-        "walk a release end to end on a local AppConfigData",
+        "walk a release end to end on a local AppConfig",
         "flagkit demo --users 5000",
     )
     p.add_argument("--users", type=int, default=20_000, help="population size (default 20000)")

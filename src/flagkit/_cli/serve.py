@@ -61,7 +61,7 @@ def serve(
         try:
             fetched = source.fetch()
         except SourceError as exc:
-            say(f"flagkit serve: {exc}; still serving the last good version")
+            say(f"flagkit serve: {exc}; {_still(published)}")
             return False
         if fetched.body is None:
             return False
@@ -69,7 +69,7 @@ def serve(
             snapshot_from_bytes(fetched.body, content_type=fetched.content_type)
         except DocumentError as exc:
             say(describe_error(exc, path))
-            say("flagkit serve: not published; still serving the last good version")
+            say(f"flagkit serve: not published; {_still(published)}")
             return False
         try:
             published = server.publish(
@@ -82,7 +82,7 @@ def serve(
             )
         except ClientError as exc:  # the control plane refused it (BadRequestException, ...)
             say(f"flagkit serve: AppConfig refused it: {exc}")
-            say("flagkit serve: not published; still serving the last good version")
+            say(f"flagkit serve: not published; {_still(published)}")
             return False
         say(f"published version {published} ({fetched.version}) from {path}")
         return True
@@ -90,18 +90,15 @@ def serve(
     if not Path(path).exists():
         say(f"flagkit serve: no such file {path!r}")
         return 2
-    with LocalAppConfigData(poll_interval=poll_interval, host=host, port=port) as server:
-        say(f"serving {application}/{environment}/{profile} at {server.endpoint_url}")
-        say("(AppConfig's control plane and AppConfigData on one port; publishing is")
-        say(" CreateHostedConfigurationVersion + StartDeployment, with an instant strategy)")
-        if not publish_if_changed(server):
+    try:
+        server = LocalAppConfigData(poll_interval=poll_interval, host=host, port=port)
+    except OSError as exc:  # port in use, an address this machine does not have, a bad name
+        say(f"flagkit serve: cannot listen on {host}:{port}: {exc.strerror or exc}")
+        return 2
+    with server:
+        if not publish_if_changed(server):  # nothing is served until a document is accepted
             return 1
-        say(
-            "connect with: flagkit.AppConfigSource("
-            f"{application!r}, {environment!r}, {profile!r}, "
-            f"endpoint_url={server.endpoint_url!r}, region_name='us-east-1')"
-        )
-        say("(any AWS credentials will do, e.g. AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x)")
+        _banner(say, server.endpoint_url, (application, environment, profile))
         say(f"watching {path} every {watch_interval} s; Ctrl-C to stop")
         if on_ready is not None:
             on_ready(server)
@@ -111,3 +108,24 @@ def serve(
         except KeyboardInterrupt:
             say("stopped")
     return 0
+
+
+def _banner(say: Callable[[str], None], url: str, names: tuple[str, str, str]) -> None:
+    application, environment, profile = names
+    say(f"serving {application}/{environment}/{profile} at {url}")
+    say("(AppConfig's control plane and AppConfigData on one port; publishing is")
+    say(" CreateHostedConfigurationVersion + StartDeployment, with an instant strategy)")
+    say(
+        "connect with: flagkit.AppConfigSource("
+        f"{application!r}, {environment!r}, {profile!r}, "
+        f"endpoint_url={url!r}, region_name='us-east-1')"
+    )
+    say("(any AWS credentials will do, e.g. AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x)")
+
+
+
+def _still(published: int) -> str:
+    """What is served after a refusal: the last good version, or nothing before the first."""
+    if published:
+        return "still serving the last good version"
+    return "nothing is served until the file is valid"
