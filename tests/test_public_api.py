@@ -107,3 +107,32 @@ def test_import_flagkit_loads_no_heavy_or_rollout_module() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == "[]"
+
+
+def _public_callables() -> list[tuple[str, object]]:
+    import inspect
+
+    found: list[tuple[str, object]] = []
+    for module in sorted(PUBLIC):
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:  # an extra that is not installed
+            continue
+        for name in sorted(PUBLIC[module]):
+            obj = getattr(mod, name)
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                found.append((f"{module}.{name}", obj))
+            if inspect.isclass(obj):
+                for attr, value in vars(obj).items():
+                    if attr.startswith("_"):
+                        continue
+                    member = value.fget if isinstance(value, property) else value
+                    if inspect.isfunction(member) or isinstance(value, property):
+                        found.append((f"{module}.{name}.{attr}", member))
+    return found
+
+
+def test_every_public_name_and_method_has_a_docstring() -> None:
+    """Public classes, functions, methods and properties each say what they are for."""
+    missing = [name for name, obj in _public_callables() if not (obj.__doc__ or "").strip()]
+    assert missing == []

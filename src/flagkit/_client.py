@@ -357,7 +357,15 @@ class FlagsView(_Evaluating):
 
 
 class Flags(_Evaluating):
-    """The flagkit client.
+    """Feature flags for one AppConfig profile, evaluated in this process: create one per process.
+
+    It keeps the newest flags document from ``source`` (a background thread polls it; a bad
+    document never replaces a good one) compiled in memory, so that ``enabled()``,
+    ``variant()``, the ``get_*`` getters and ``details()`` answer without network, lock or
+    exception: any problem gives the caller's default, with a reason in ``details()``.
+
+        flags = flagkit.Flags(flagkit.AppConfigSource("shop", "prod", "flags"))
+        if flags.enabled("new-pricing-engine", user_id, {"plan": "pro"}): ...
 
     Args:
         source: where documents come from (``StaticSource``, ``FileSource``,
@@ -588,6 +596,8 @@ class Flags(_Evaluating):
         return self._snapshot.ready
 
     def status(self) -> Status:
+        """The poller's state: version served, last fetch and check times, errors, swaps, refusals,
+        and the alarm guard's (``Status.guard``) when there is one. Cheap; never raises."""
         status = self._poller.status()
         if self._guard is not None:
             status = replace(status, guard=self._guard.status())

@@ -235,6 +235,7 @@ class EvaluationCounters:
             return dict(self._errors)
 
     def reset(self) -> None:
+        """Forget every count and start again from zero."""
         with self._lock:
             self._flags.clear()
             self._variants.clear()

@@ -112,6 +112,7 @@ class FlagkitProvider(AbstractProvider):
     # -- lifecycle (spec 2.4, 2.5, 2.8) ---------------------------------------------------
 
     def get_metadata(self) -> Metadata:
+        """The provider's metadata (its name, ``flagkit`` unless given)."""
         return self._metadata
 
     def initialize(self, evaluation_context: EvaluationContext) -> None:
@@ -191,6 +192,7 @@ class FlagkitProvider(AbstractProvider):
         default_value: bool,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[bool]:
+        """``flag`` -> whether it is enabled; ``flag.attr`` -> a boolean attribute."""
         flag, attribute = self._split(flag_key)
         user_id, attrs = _context(evaluation_context)
         if attribute is None:
@@ -207,6 +209,7 @@ class FlagkitProvider(AbstractProvider):
         default_value: str,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[str]:
+        """``flag`` -> the variant's name (multi-variant flags); ``flag.attr`` -> a string."""
         flag, attribute = self._split(flag_key)
         user_id, attrs = _context(evaluation_context)
         if attribute is not None:
@@ -233,6 +236,7 @@ class FlagkitProvider(AbstractProvider):
         default_value: int,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[int]:
+        """``flag.attr`` -> an integer attribute (a boolean or float is TYPE_MISMATCH)."""
         return self._typed(flag_key, default_value, evaluation_context, "int")
 
     def resolve_float_details(
@@ -241,6 +245,7 @@ class FlagkitProvider(AbstractProvider):
         default_value: float,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[float]:
+        """``flag.attr`` -> a numeric attribute as float."""
         return self._typed(flag_key, default_value, evaluation_context, "float")
 
     def resolve_object_details(
@@ -249,6 +254,7 @@ class FlagkitProvider(AbstractProvider):
         default_value: ObjectValue,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[ObjectValue]:
+        """``flag`` -> the chosen variant's attributes; ``flag.attr`` -> an array or object."""
         flag, attribute = self._split(flag_key)
         user_id, attrs = _context(evaluation_context)
         if attribute is not None:

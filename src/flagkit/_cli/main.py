@@ -483,9 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
         "flagkit serve --file flags.json --port 2773",
     )
     p.add_argument("--file", required=True, metavar="FILE", help="re-published when it changes")
-    p.add_argument(
-        "--port", type=_port, default=2773, help="TCP port (default 2773; 0: any free)"
-    )
+    p.add_argument("--port", type=_port, default=2773, help="TCP port (default 2773; 0: any free)")
     p.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     p.add_argument("--app", default="app", help="application name (default app)")
     p.add_argument("--env", default="local", help="environment name (default local)")

@@ -123,7 +123,6 @@ def _banner(say: Callable[[str], None], url: str, names: tuple[str, str, str]) -
     say("(any AWS credentials will do, e.g. AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x)")
 
 
-
 def _still(published: int) -> str:
     """What is served after a refusal: the last good version, or nothing before the first."""
     if published:

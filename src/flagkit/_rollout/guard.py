@@ -109,6 +109,7 @@ class CloudWatchAlarms:
         self.client = client
 
     def describe(self, names: Sequence[str]) -> Mapping[str, AlarmState]:
+        """The states of ``names``: DescribeAlarms, 100 a call, following NextToken."""
         found: dict[str, AlarmState] = {}
         for i in range(0, len(names), BATCH):
             kwargs: dict[str, Any] = {
@@ -304,6 +305,7 @@ class AlarmGuard:
         return trip is not None, offset
 
     def status(self) -> GuardStatus:
+        """What the guard knows now: polls, failures, the flags it holds, unknown alarm names."""
         with self._lock:
             return GuardStatus(
                 polls=self._polls,

@@ -220,6 +220,11 @@ class AgentSource:
         return self._conn.get(self.path, self._headers, deadline=deadline)
 
     def fetch(self) -> Fetched:
+        """GET the configuration from the agent: the newest document, or ``body=None``.
+
+        Raises RetryableSourceError (agent down, 5xx, the fetch deadline passed) or
+        PermanentSourceError (401, 404: a wrong name or token).
+        """
         try:
             response = self._request()
         except DeadlineExceeded as exc:

@@ -197,6 +197,13 @@ class AppConfigSource:
     # -- one fetch ------------------------------------------------------------------------
 
     def fetch(self) -> Fetched:
+        """GetLatestConfiguration with the session's token: the new document, or ``body=None``.
+
+        Starts the session on the first call (and again only when the service says the token
+        is expired or unusable). A throttled, failed or timed-out call is sent again with the
+        same token up to ``max_attempts`` times, all within ``fetch_timeout``; then
+        RetryableSourceError.
+        """
         with Deadline(self.fetch_timeout, clock=self._clock) as deadline:
             self._deadline = deadline
             try:

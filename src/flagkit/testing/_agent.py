@@ -170,6 +170,7 @@ class LocalAppConfigAgent:
 
     @property
     def host(self) -> str:
+        """The address the agent listens on (loopback)."""
         return str(self._httpd.server_address[0])
 
     # -- content ------------------------------------------------------------------------------
@@ -370,6 +371,7 @@ class LocalAppConfigAgent:
 
     @property
     def closed(self) -> bool:
+        """Whether :meth:`close` has run."""
         return self._closed
 
     def close(self, timeout: float = 5.0) -> None:
