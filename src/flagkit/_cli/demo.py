@@ -266,7 +266,7 @@ def _print_summary(say: Callable[[str], None], result: DemoResult) -> None:
         "The code was deployed once, at step 1. Every release after it was a document"
         " published to AppConfig."
     )
-    say(f"finished in {result.elapsed:.1f} s. Next: docs/quickstart.md")
+    say(f"finished in {result.elapsed:.1f} s. Next: flagkit --help, and the quickstart guide")
 
 
 def _print_intro(say: Callable[[str], None], url: str, users: int, poll_interval: int) -> None:

@@ -5,7 +5,7 @@
     flagkit explain FILE FLAG --user ID ...      ... and why: each rule, each split's bucket
     flagkit coverage FILE FLAG --ids FILE        which share of real ids gets each variant
     flagkit schema                               JSON Schema (draft 4) of accepted documents
-    flagkit serve --file flags.json              a local AppConfigData service for your app
+    flagkit serve --file flags.json              a local AppConfig serving it to your app
     flagkit demo                                 a release walked end to end, on loopback
 
 Exit status: 0 success; 1 the document was refused, the flag is missing or evaluation
