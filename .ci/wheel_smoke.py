@@ -4,7 +4,7 @@ What users install is the wheel, not the editable tree, so CI checks it as they 
 
     python -m build            sdist + wheel
     twine check                metadata renders, licence and classifiers are valid
-    fresh venv, pip install    the wheel with its [aws] extra, from a directory outside the repo
+    fresh venv, pip install    the wheel with every extra, from a directory outside the repo
     smoke                      flagkit --version, validate, eval, a Flags evaluation in code,
                                import flagkit loads neither boto3 nor pydantic, flagkit demo
 
@@ -21,6 +21,16 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+EXTRAS = r"""
+import flagkit, flagkit.aws_lambda, flagkit.openfeature, flagkit.opentelemetry
+import flagkit.powertools, flagkit.testing
+
+ion = "'dark-mode'::'''{\"enabled\": true}'''"
+assert flagkit.validate(ion, content_type="application/ion") == 1
+print("ok")
+"""
 
 
 def run(*cmd: str | Path, cwd: Path | None = None) -> str:
@@ -52,7 +62,7 @@ def main() -> int:
         py = env / "bin" / "python"
         flagkit = env / "bin" / "flagkit"
         pip = [py, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-        run(*pip, f"{wheels[0]}[aws]")
+        run(*pip, f"{wheels[0]}[aws,ion,openfeature,otel]")  # every extra the docs name
 
         home = work / "user"  # outside the repository: only the installed wheel is importable
         home.mkdir()
@@ -79,6 +89,8 @@ def main() -> int:
             "print('ok')\n"
         )
         assert run(py, "-c", code, cwd=home).strip() == "ok"
+        (home / "extras.py").write_text(EXTRAS)  # each public module, and an Ion document
+        assert run(py, "extras.py", cwd=home).strip() == "ok"
         demo = run(flagkit, "demo", cwd=home)
         assert "finished in" in demo, demo[-2000:]
     print(f"wheel-smoke: ok in {time.monotonic() - started:.0f} s", flush=True)

@@ -176,7 +176,9 @@ class Refresher:
                     flags.check_rollouts()  # its failures are the guard's own (Status.guard)
         except Exception:  # the source protocol says SourceError, but a bug must not escape
             ok = False
-            log.exception("flagkit: refresh failed unexpectedly; serving the last good flags")
+            log.exception(
+                "flagkit: refresh failed unexpectedly; serving the flags already loaded, if any"
+            )
         finally:
             # an abandoned attempt's late outcome belongs to nobody: the next one decides
             if (document or not ok) and self._current is attempt:

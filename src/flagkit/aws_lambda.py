@@ -120,7 +120,9 @@ class _Gate:
             if attempt is not None and budget > 0:
                 attempt.done.wait(budget)
         except Exception:
-            log.exception("flagkit: checking flag freshness failed; serving the last good flags")
+            log.exception(
+                "flagkit: checking flag freshness failed; serving the flags already loaded, if any"
+            )
         return self.flags.view()
 
     async def before_async(self, context: Any) -> FlagsView:
@@ -129,7 +131,9 @@ class _Gate:
             if attempt is not None and budget > 0 and not attempt.done.is_set():
                 await _wait_async(attempt, budget)
         except Exception:
-            log.exception("flagkit: checking flag freshness failed; serving the last good flags")
+            log.exception(
+                "flagkit: checking flag freshness failed; serving the flags already loaded, if any"
+            )
         return self.flags.view()
 
 
