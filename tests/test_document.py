@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,45 +16,11 @@ from flagkit import DocumentError, RuleError
 from flagkit._document.appconfig import load_document
 from flagkit._snapshot import snapshot_from_bytes
 
-# The multi-variant example of AppConfig's user guide (appconfig.md §2.3), complete.
-UI_REFRESH: dict[str, Any] = {
-    "version": "1",
-    "flags": {
-        "ui_refresh": {
-            "name": "UI Refresh",
-            "attributes": {"dark_mode_support": {"constraints": {"type": "boolean"}}},
-        }
-    },
-    "values": {
-        "ui_refresh": {
-            "_variants": [
-                {
-                    "name": "QA",
-                    "enabled": True,
-                    "rule": '(ends_with $email "qa-testers.mycompany.com")',
-                    "attributeValues": {"dark_mode_support": True},
-                },
-                {
-                    "name": "Beta Testers",
-                    "enabled": True,
-                    "rule": '(exists key::"opted_in_to_beta")',
-                    "attributeValues": {"dark_mode_support": True},
-                },
-                {
-                    "name": "Sample Population",
-                    "enabled": True,
-                    "rule": "(split pct::10 by::$email)",
-                    "attributeValues": {"dark_mode_support": False},
-                },
-                {
-                    "name": "Default Variant",
-                    "enabled": False,
-                    "attributeValues": {"dark_mode_support": False},
-                },
-            ]
-        }
-    },
-}
+# The multi-variant example of AppConfig's user guide (creating multi-variant feature flags,
+# procedures), complete: examples/flags/ui-refresh.json.
+UI_REFRESH: dict[str, Any] = json.loads(
+    (Path(__file__).resolve().parents[1] / "examples" / "flags" / "ui-refresh.json").read_text()
+)
 
 STORED: dict[str, Any] = {
     "version": "1",

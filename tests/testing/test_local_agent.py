@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,49 +22,14 @@ APP, ENV, PROFILE = "shop", "prod", "flags"
 PATH = f"/applications/{APP}/environments/{ENV}/configurations/{PROFILE}"
 
 # The user guide's multi-variant example ("Creating multi-variant feature flags", procedures).
-UI_REFRESH: dict[str, Any] = {
-    "version": "1",
-    "flags": {
-        "ui_refresh": {
-            "name": "UI Refresh",
-            "attributes": {"dark_mode_support": {"constraints": {"type": "boolean"}}},
-        },
-        "checkout": {
-            "name": "Checkout",
-            "attributes": {"limit": {"constraints": {"type": "number"}}},
-        },
-    },
-    "values": {
-        "ui_refresh": {
-            "_variants": [
-                {
-                    "name": "QA",
-                    "enabled": True,
-                    "rule": '(ends_with $email "qa-testers.mycompany.com")',
-                    "attributeValues": {"dark_mode_support": True},
-                },
-                {
-                    "name": "Beta Testers",
-                    "enabled": True,
-                    "rule": '(exists key::"opted_in_to_beta")',
-                    "attributeValues": {"dark_mode_support": True},
-                },
-                {
-                    "name": "Sample Population",
-                    "enabled": True,
-                    "rule": "(split pct::10 by::$email)",
-                    "attributeValues": {"dark_mode_support": False},
-                },
-                {
-                    "name": "Default Variant",
-                    "enabled": False,
-                    "attributeValues": {"dark_mode_support": False},
-                },
-            ]
-        },
-        "checkout": {"enabled": True, "limit": 3},
-    },
+UI_REFRESH: dict[str, Any] = json.loads(
+    (Path(__file__).resolve().parents[2] / "examples" / "flags" / "ui-refresh.json").read_text()
+)
+UI_REFRESH["flags"]["checkout"] = {
+    "name": "Checkout",
+    "attributes": {"limit": {"constraints": {"type": "number"}}},
 }
+UI_REFRESH["values"]["checkout"] = {"enabled": True, "limit": 3}
 
 
 class FakeClock:

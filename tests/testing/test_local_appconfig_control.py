@@ -31,44 +31,9 @@ STORED = {
     "values": {"banner": {"enabled": True, "text": "hi"}, "legacy": {"enabled": False, "level": 2}},
 }
 # The user guide's multi-variant example (appconfig-creating-multi-variant-feature-flags-procedures)
-UI_REFRESH = {
-    "flags": {
-        "ui_refresh": {
-            "name": "UI Refresh",
-            "attributes": {"dark_mode_support": {"constraints": {"type": "boolean"}}},
-        }
-    },
-    "values": {
-        "ui_refresh": {
-            "_variants": [
-                {
-                    "name": "QA",
-                    "enabled": True,
-                    "rule": '(ends_with $email "qa-testers.mycompany.com")',
-                    "attributeValues": {"dark_mode_support": True},
-                },
-                {
-                    "name": "Beta Testers",
-                    "enabled": True,
-                    "rule": '(exists key::"opted_in_to_beta")',
-                    "attributeValues": {"dark_mode_support": True},
-                },
-                {
-                    "name": "Sample Population",
-                    "enabled": True,
-                    "rule": "(split pct::10 by::$email)",
-                    "attributeValues": {"dark_mode_support": False},
-                },
-                {
-                    "name": "Default Variant",
-                    "enabled": False,
-                    "attributeValues": {"dark_mode_support": False},
-                },
-            ]
-        }
-    },
-    "version": "1",
-}
+UI_REFRESH = json.loads(
+    (Path(__file__).resolve().parents[2] / "examples" / "flags" / "ui-refresh.json").read_text()
+)
 
 
 @pytest.fixture
