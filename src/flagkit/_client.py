@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from . import _misses
 from ._fork import after_fork_in_child
 from ._poller import Poller, Polling, Status
-from ._snapshot import EMPTY, FlagGuard, Snapshot, overlay
+from ._snapshot import EMPTY, FlagGuard, Predicate, Snapshot, overlay
 from ._sources.base import Source
 from ._types import ErrorCode, EvaluationDetails, Reason
 
@@ -37,6 +37,18 @@ Listener = Callable[[str | None, str | None], None]
 RolloutListener = Callable[["RolloutEvent"], None]
 
 _NOT_READY = "no flags document has been loaded yet"
+
+
+def _unknown(user_id: Any, attributes: dict[str, Any] | None) -> bool:
+    """enabled_fns.get()'s answer for a flag the snapshot lacks: compared by identity, never
+    called."""
+    return False
+
+
+_UNKNOWN: Predicate = _unknown
+
+
+_LOGGED = _misses.logged_flags  # flag names whose warning is out: the hot path checks only this
 
 
 def _not_a_source(source: object) -> str:
@@ -109,14 +121,14 @@ class _Evaluating:
         """Whether ``flag`` is on for this user; ``default`` on any problem (never raises)."""
         try:
             # A flag whose answer is the same for everyone is stored as the bool itself: no
-            # call. A missing flag is the KeyError path, off the path of every known flag.
-            try:
-                fn = self._snapshot.enabled_fns[flag]
-            except KeyError:
-                _misses.unknown_flag(self._snapshot, flag)
-                return default
+            # call. A missing flag costs one set lookup once its warning has been logged.
+            fn = self._snapshot.enabled_fns.get(flag, _UNKNOWN)
             if fn is True or fn is False:
                 return fn
+            if fn is _UNKNOWN:
+                if flag not in _LOGGED:
+                    _misses.unknown_flag(self._snapshot, flag)
+                return default
             if attributes is not None and type(attributes) is not dict:
                 attributes = _as_context(attributes)
             return fn(user_id, attributes)
