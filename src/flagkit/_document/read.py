@@ -57,10 +57,9 @@ def specs_from_bytes(
 
         specs = load_ion(body, max_bytes=max_bytes)
     elif media == MEDIA_TYPE:
-        from .appconfig import parse_json
-        from .powertools import read_schema
+        from .powertools import read_schema_bytes
 
-        specs = read_schema(parse_json(body, max_bytes=max_bytes), private=True)
+        specs = read_schema_bytes(body, content_type, max_bytes)
     elif media in JSON_TYPES:
         from .appconfig import load_document, parse_json
 
