@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -1166,3 +1167,11 @@ def test_the_warnings_powertools_gives_are_given_with_the_same_text() -> None:
         assert view(schema).enabled("f", attributes={"age": "x"}) is False
         compile_schema({})
     assert issubclass(PowertoolsUserWarning, UserWarning)
+
+
+def test_an_envelope_without_jmespath_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """jmespath is imported only for an envelope; missing, it names the extra to install."""
+    monkeypatch.setitem(sys.modules, "jmespath", None)
+    assert FeatureFlags({"f": {"default": True}}).evaluate(name="f", default=False) is True
+    with pytest.raises(flagkit.MissingExtraError, match=r"flagkit-appconfig\[powertools\]"):
+        view({"a": {}}, envelope="a")

@@ -10,8 +10,10 @@
   included), through the same document stage and rule compiler as AppConfig documents;
   :func:`view` wraps it in a :class:`~flagkit.FlagsView` with flagkit's API
   (``enabled``, ``details``, ``get_json(name, "value", ...)``).
-* :class:`FeatureFlags` keeps Powertools' two calls, ``evaluate`` and
-  ``get_enabled_features``, over a schema, a view or any flagkit client.
+* :class:`FeatureFlags` keeps Powertools' calls, ``evaluate``, ``get_enabled_features`` and
+  ``get_configuration``, over a schema (``envelope=`` selects it in a larger document), a
+  Powertools store (``store=``, any :class:`StoreProvider`), a view or any flagkit client.
+* :func:`media_type` is the content type a source serves a schema under (with its envelope).
 * :func:`to_appconfig` converts what AppConfig's rule language can express into a stored
   document, and says precisely what it cannot.
 
@@ -66,9 +68,12 @@ def media_type(envelope: str | None = None) -> str:
 def _schema(schema: Any, envelope: str | None, jmespath_options: Mapping[str, Any] | None) -> Any:
     """The schema a document holds: any Mapping as a dict, then the envelope applied."""
     if envelope:
-        document = dict(schema) if isinstance(schema, Mapping) else schema
-        schema = unwrap(document, envelope, jmespath_options)
-    return dict(schema) if isinstance(schema, Mapping) else schema  # anything else is refused
+        schema = unwrap(_as_dict(schema), envelope, jmespath_options)
+    return _as_dict(schema)  # anything but a Mapping is refused as it is
+
+
+def _as_dict(value: Any) -> Any:
+    return dict(value) if isinstance(value, Mapping) and not isinstance(value, dict) else value
 
 
 def compile_schema(

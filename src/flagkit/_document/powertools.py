@@ -18,6 +18,12 @@ string is %-formatting: one request could allocate gigabytes), and a schema is h
 limits as AppConfig documents (the size cap; a rule's conditions written out as rule text within
 16,384 characters, as an AppConfig rule; values nested at most 32 deep).
 
+A served schema may sit inside a larger document: the content type's ``envelope`` parameter
+(a JMESPath expression, Powertools' ``AppConfigStore(envelope=...)``) selects it first
+(:func:`unwrap`; ``jmespath`` is imported only then). Load-time warnings (an empty schema,
+empty ``rules``) and the operators' warning when one raises carry Powertools 3.37's text, as
+:class:`~flagkit._rules.internal_ops.PowertoolsUserWarning`.
+
 A feature's value (``when_match`` or ``default``) is the ``value`` attribute of its variant.
 ``enabled`` is the value itself for boolean features and always true for the others (their
 value is the answer, whatever it is), so ``get_json(name, "value", ...)`` serves every value.
