@@ -6,7 +6,11 @@ schemas, contexts and instant, and require identical answers.
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
+import sys
+import time
 import warnings
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -895,3 +899,279 @@ def test_a_served_schema_meets_the_load_and_evaluation_budgets() -> None:
     assert flagkit.FlagsView(snap).enabled("f", None, {"tags": ["beta"]})
     with pytest.raises(DocumentError, match="too many flags"):
         snapshot_from_bytes(body, content_type=MEDIA_TYPE, limits=flagkit.Limits(max_flags=1))
+
+
+# -- issue #17: non-dict schemas, the version hash, and what Powertools users rely on ----------
+
+NOT_A_DICT = [[], None, "abc", [("f", {"default": True})]]
+
+
+@pytest.mark.parametrize("schema", NOT_A_DICT, ids=["list", "null", "string", "pairs"])
+def test_a_schema_that_is_not_an_object_is_refused_everywhere(schema: Any) -> None:
+    """Powertools refuses them; so does every door of flagkit.powertools, as a DocumentError.
+
+    (Powertools 3.37 never validates null: its cache of the last validated object starts as
+    None, so ``evaluate`` fails on ``None.get`` instead.)"""
+    with pytest.raises(AttributeError if schema is None else SchemaValidationError):
+        powertools(schema).evaluate(name="f", default=False)
+    for load in (view, compile_schema, FeatureFlags, to_appconfig):
+        with pytest.raises(DocumentError) as info:
+            load(schema)
+        assert info.value.expected == "an object"
+
+
+def test_the_version_hash_takes_any_condition_value() -> None:
+    """Values JSON cannot produce neither crash the version nor collide with JSON's."""
+    versions = {}
+    for value in ({1: "a"}, {"1": "a"}, {1: "a", "b": 2}, {None: 1}, float("nan")):
+        flags = view({"f": _bool_feature([{"action": "EQUALS", "key": "k", "value": value}])})
+        versions[repr(value)] = flags.version
+        assert flags.enabled("f", attributes={"k": value}) is (value == value)
+    assert len(set(versions.values())) == len(versions)
+    tuple_key = {"f": _bool_feature([{"action": "EQUALS", "key": "k", "value": {(1, 2): "a"}}])}
+    with pytest.raises(DocumentError) as info:
+        view(tuple_key)
+    assert info.value.field == "rules['r'].conditions"
+
+
+def _enveloped() -> dict[str, Any]:
+    schema = {
+        "premium": _bool_feature([{"action": "EQUALS", "key": "tier", "value": "gold"}]),
+        "limits": {"default": {"rpm": 10}, "boolean_type": False},
+    }
+    packed = base64.b64encode(gzip.compress(json.dumps(schema).encode())).decode()
+    return {
+        "app": {"features": schema, "other": 1},
+        "encoded": json.dumps(schema),
+        "packed": packed,
+        "feature;flags": {"v2": schema},
+    }
+
+
+ENVELOPES = [
+    "app.features",
+    "powertools_json(encoded)",
+    "powertools_json(powertools_base64_gzip(packed))",
+    '"feature;flags".v2',
+]
+
+
+@pytest.mark.parametrize("envelope", ENVELOPES)
+def test_an_envelope_selects_the_schema_as_powertools_does(envelope: str) -> None:
+    """Powertools' own AppConfigStore(envelope=...), polling the loopback AppConfig, and flagkit
+    (in code, and polling the same profile) give the same answers and configuration."""
+    from aws_lambda_powertools.utilities.feature_flags import AppConfigStore
+
+    from flagkit.powertools import media_type
+    from flagkit.testing import LocalAppConfigData
+
+    document = _enveloped()
+    contexts = [{"tier": "gold"}, {"tier": "free"}, {}]
+    ours = FeatureFlags(document, envelope=envelope)
+    with LocalAppConfigData(poll_interval=0) as server:
+        server.publish("shop", "prod", "features", document)
+        client = server.client()
+        store = AppConfigStore("prod", "shop", "features", envelope=envelope, boto3_client=client)
+        theirs = pt_module.FeatureFlags(store=store)
+        source = flagkit.AppConfigSource(
+            "shop", "prod", "features", client=client, content_type=media_type(envelope)
+        )
+        with flagkit.Flags(source, start=False) as polled:
+            assert polled.refresh()
+            for ff in (ours, FeatureFlags(polled)):
+                for ctx in contexts:
+                    for name in ("premium", "limits", "missing"):
+                        got = ff.evaluate(name=name, context=ctx, default="d")
+                        assert got == theirs.evaluate(name=name, context=ctx, default="d")
+                    assert ff.get_enabled_features(context=ctx) == theirs.get_enabled_features(
+                        context=ctx
+                    )
+        assert ours.get_configuration() == theirs.get_configuration()
+        client.close()
+
+
+def test_jmespath_options_replace_the_functions_as_in_powertools() -> None:
+    from jmespath import functions
+
+    class Upper(functions.Functions):  # type: ignore[misc]
+        @functions.signature({"types": ["object"]})  # type: ignore[misc]
+        def _func_pick(self, value: dict[str, Any]) -> Any:
+            return value["features"]
+
+    from aws_lambda_powertools.utilities.jmespath_utils import query
+
+    document = _enveloped()
+    options = {"custom_functions": Upper()}
+    ours = FeatureFlags(document, envelope="pick(app)", jmespath_options=options)
+    theirs = powertools(query(document, "pick(app)", options))
+    assert ours.get_configuration() == theirs.get_configuration()
+    assert ours.evaluate(name="premium", context={"tier": "gold"}, default=False) is True
+    with pytest.raises(DocumentError) as info:  # the options replace Powertools' functions
+        FeatureFlags(document, envelope="powertools_json(encoded)", jmespath_options=options)
+    assert info.value.field == "envelope"
+
+
+@pytest.mark.parametrize("envelope", ["app.", "app.nothing", "app.other", "powertools_json(app)"])
+def test_an_envelope_that_does_not_give_a_schema_is_refused_at_load(envelope: str) -> None:
+    """Powertools raises from evaluate (InvalidEnvelopeExpressionError, SchemaValidationError,
+    or jmespath's own error); flagkit refuses the document at load, and a client keeps its
+    last good flags."""
+    from aws_lambda_powertools.utilities.jmespath_utils import query
+
+    with pytest.raises(Exception):  # noqa: B017, PT011 - each of Powertools' errors
+        powertools(query(_enveloped(), envelope)).evaluate(name="premium", default=False)
+    with pytest.raises(DocumentError):
+        view(_enveloped(), envelope=envelope)
+    with pytest.raises(DocumentError):
+        load_snapshot(json.dumps(_enveloped()), envelope=envelope)
+
+
+def test_a_gzip_envelope_decompresses_within_the_document_cap() -> None:
+    bomb = base64.b64encode(gzip.compress(b" " * 5_000_000)).decode()
+    with pytest.raises(DocumentError) as info:
+        load_snapshot(
+            json.dumps({"z": bomb}), envelope="powertools_json(powertools_base64_gzip(z))"
+        )
+    assert info.value.field == "envelope"
+
+
+class CountingStore(StoreProvider):
+    """A Powertools store whose document the test swaps, counting the fetches."""
+
+    def __init__(self, schema: Any) -> None:
+        self.schema = schema
+        self.calls = 0
+        self.fail = False
+
+    @property
+    def get_raw_configuration(self) -> Any:
+        return self.schema
+
+    def get_configuration(self) -> Any:
+        self.calls += 1
+        if self.fail:
+            from aws_lambda_powertools.utilities.feature_flags.exceptions import (
+                ConfigurationStoreError,
+            )
+
+            raise ConfigurationStoreError("down")
+        return self.schema
+
+
+def test_a_powertools_store_is_read_as_powertools_reads_it() -> None:
+    """FeatureFlags(store=...) asks the store on every call, compiles each new object once,
+    and answers as Powertools over the same store, through a schema change and an outage."""
+    gold = {"premium": _bool_feature([{"action": "EQUALS", "key": "tier", "value": "gold"}])}
+    store = CountingStore(gold)
+    ours, theirs = FeatureFlags(store=store), pt_module.FeatureFlags(store=store)
+    positional = FeatureFlags(store)  # FeatureFlags(AppConfigStore(...)) as written before
+
+    def same(ctx: dict[str, Any]) -> None:
+        for ff in (ours, positional):
+            want = theirs.evaluate(name="premium", context=ctx, default="d")
+            assert ff.evaluate(name="premium", context=ctx, default="d") == want
+            assert ff.get_enabled_features(context=ctx) == theirs.get_enabled_features(context=ctx)
+
+    same({"tier": "gold"})
+    assert ours.get_configuration() is theirs.get_configuration() is gold
+    compiled = ours._compiled[1]
+    same({"tier": "free"})
+    assert ours._compiled[1] is compiled  # the same object is not compiled again
+    store.schema = {"premium": {"default": True}}
+    same({"tier": "free"})
+    store.fail = True  # Powertools: ConfigurationStoreError -> the caller's default
+    same({"tier": "gold"})
+    store.fail = False
+    store.schema = []  # Powertools raises SchemaValidationError; flagkit keeps the last good
+    with pytest.raises(SchemaValidationError):
+        theirs.evaluate(name="premium", default="d")
+    assert ours.evaluate(name="premium", default="d") is True
+    with pytest.raises(DocumentError):
+        ours.get_configuration()
+
+
+def test_get_configuration_returns_the_validated_schema() -> None:
+    schema = {"premium": {"default": True}}
+    assert FeatureFlags(schema).get_configuration() == powertools(schema).get_configuration()
+    with pytest.raises(TypeError):
+        FeatureFlags(view(schema)).get_configuration()  # compiled flags hold no schema
+
+
+@pytest.mark.parametrize("zone", ["", None])
+def test_an_empty_timezone_is_the_local_zone_as_in_powertools(
+    zone: Any, frozen_now: list[float], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Powertools validates an empty or null TIMEZONE as UTC but evaluates it with
+    gettz(""), the local zone; flagkit reads the local zone too (it used UTC)."""
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # UTC+05:30, no daylight saving
+    time.tzset()
+    gettz.cache_clear()
+    try:
+        value = {"START": "09:00", "END": "10:00", "TIMEZONE": zone}
+        cond = {"action": "SCHEDULE_BETWEEN_TIME_RANGE", "key": "CURRENT_TIME", "value": value}
+        days = {"DAYS": ["MONDAY"], "TIMEZONE": zone}
+        monday = {"action": "SCHEDULE_BETWEEN_DAYS_OF_WEEK", "key": "CURRENT_DAY_OF_WEEK"}
+        schema = {"t": _bool_feature([cond]), "d": _bool_feature([{**monday, "value": days}])}
+        # 04:00 UTC is 09:30 in Kolkata; 20:00 UTC on a Sunday is 01:30 on Monday there.
+        for instant in (
+            datetime(2026, 3, 2, 4, 0, tzinfo=timezone.utc),
+            datetime(2026, 3, 1, 20, 0, tzinfo=timezone.utc),
+        ):
+            frozen_now[0] = instant.timestamp()
+            ours = view(schema, clock=lambda: frozen_now[0])
+            for name in ("t", "d"):
+                assert ours.enabled(name) is powertools(schema).evaluate(name=name, default=None)
+            assert ours.enabled("t") or ours.enabled("d")  # each instant proves the zone
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+        gettz.cache_clear()
+
+
+def _warned(fn: Any, *args: Any, **kwargs: Any) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fn(*args, **kwargs)
+    return [str(w.message) for w in caught if w.category.__name__ == "PowertoolsUserWarning"]
+
+
+def test_the_warnings_powertools_gives_are_given_with_the_same_text() -> None:
+    """An operator that raises, an empty schema, empty rules: Powertools 3.37's warnings, word
+    for word, under flagkit.powertools.PowertoolsUserWarning."""
+    from flagkit.powertools import PowertoolsUserWarning
+
+    conditions = [
+        {"action": "KEY_GREATER_THAN_VALUE", "key": "age", "value": 18},
+        {"action": "ANY_IN_VALUE", "key": "tags", "value": ["a"]},
+        {"action": "KEY_IN_VALUE", "key": "tier", "value": "gold"},
+        {"action": "STARTSWITH", "key": "tier", "value": "g"},
+    ]
+    for cond in conditions:
+        schema = {"f": _bool_feature([cond])}
+        ctx = {"age": "x", "tags": "a", "tier": 5}
+        want = _warned(powertools(schema).evaluate, name="f", context=ctx, default=False)
+        got = _warned(view(schema).enabled, "f", attributes=ctx)
+        assert got == want and len(want) == 1, cond
+        assert _warned(view(schema).enabled, "f", attributes={}) == []  # missing: no warning
+    for schema in (
+        {},
+        {"f": {"default": True, "rules": {}}},
+        {"f": {"default": True, "rules": None}},
+        {"f": {"default": True, "rules": []}},
+    ):
+        want = _warned(powertools(schema).get_configuration)
+        assert _warned(compile_schema, schema) == want and len(want) == 1, schema
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warnings as errors: evaluation still never raises
+        schema = {"f": _bool_feature([conditions[0]])}
+        assert view(schema).enabled("f", attributes={"age": "x"}) is False
+        compile_schema({})
+    assert issubclass(PowertoolsUserWarning, UserWarning)
+
+
+def test_an_envelope_without_jmespath_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """jmespath is imported only for an envelope; missing, it names the extra to install."""
+    monkeypatch.setitem(sys.modules, "jmespath", None)
+    assert FeatureFlags({"f": {"default": True}}).evaluate(name="f", default=False) is True
+    with pytest.raises(flagkit.MissingExtraError, match=r"flagkit-appconfig\[powertools\]"):
+        view({"a": {}}, envelope="a")

@@ -10,8 +10,10 @@
   included), through the same document stage and rule compiler as AppConfig documents;
   :func:`view` wraps it in a :class:`~flagkit.FlagsView` with flagkit's API
   (``enabled``, ``details``, ``get_json(name, "value", ...)``).
-* :class:`FeatureFlags` keeps Powertools' two calls, ``evaluate`` and
-  ``get_enabled_features``, over a schema, a view or any flagkit client.
+* :class:`FeatureFlags` keeps Powertools' calls, ``evaluate``, ``get_enabled_features`` and
+  ``get_configuration``, over a schema (``envelope=`` selects it in a larger document), a
+  Powertools store (``store=``, any :class:`StoreProvider`), a view or any flagkit client.
+* :func:`media_type` is the content type a source serves a schema under (with its envelope).
 * :func:`to_appconfig` converts what AppConfig's rule language can express into a stored
   document, and says precisely what it cannot.
 
@@ -21,58 +23,147 @@ aws-lambda-powertools itself is not needed at run time.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from ._client import FlagsView, _Evaluating
-from ._document.powertools import MEDIA_TYPE, VALUE, read_schema
+from ._document.powertools import ENVELOPE, MEDIA_TYPE, VALUE, read_schema, unwrap
+from ._exceptions import DocumentError
+from ._rules.internal_ops import PowertoolsUserWarning
 from ._snapshot import Snapshot, build_snapshot, snapshot_from_bytes
 
 __all__ = [
     "MEDIA_TYPE",
     "Conversion",
     "FeatureFlags",
+    "PowertoolsUserWarning",
+    "StoreProvider",
     "compile_schema",
     "load_snapshot",
+    "media_type",
     "to_appconfig",
     "view",
 ]
 
+log = logging.getLogger("flagkit.powertools")
+
+
+def media_type(envelope: str | None = None) -> str:
+    """The content type of a served schema, with Powertools' ``envelope`` if one is given.
+
+    ``AppConfigSource(..., content_type=media_type("features"))`` polls a freeform profile whose
+    schema sits at ``features`` of a larger document, as ``AppConfigStore(envelope=...)`` reads
+    it (with Powertools' default JMESPath functions; extra ``[powertools]``).
+    """
+    if not envelope:
+        return MEDIA_TYPE
+    quoted = envelope.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{MEDIA_TYPE}; {ENVELOPE}="{quoted}"'
+
+
+def _schema(schema: Any, envelope: str | None, jmespath_options: Mapping[str, Any] | None) -> Any:
+    """The schema a document holds: any Mapping as a dict, then the envelope applied."""
+    if envelope:
+        schema = unwrap(_as_dict(schema), envelope, jmespath_options)
+    return _as_dict(schema)  # anything but a Mapping is refused as it is
+
+
+def _as_dict(value: Any) -> Any:
+    return dict(value) if isinstance(value, Mapping) and not isinstance(value, dict) else value
+
 
 def compile_schema(
-    schema: Any, *, version: str | None = None, clock: Callable[[], float] = time.time
+    schema: Any,
+    *,
+    version: str | None = None,
+    clock: Callable[[], float] = time.time,
+    envelope: str | None = None,
+    jmespath_options: Mapping[str, Any] | None = None,
 ) -> Snapshot:
     """Validate a Powertools schema as Powertools does and compile it; raises DocumentError.
 
-    ``clock`` is the wall clock the SCHEDULE_* actions read.
+    ``clock`` is the wall clock the SCHEDULE_* actions read. ``envelope`` (a JMESPath
+    expression, with Powertools' ``jmespath_options``) selects the schema inside a larger
+    document, as ``AppConfigStore(envelope=...)`` does (extra ``[powertools]``).
     """
-    return build_snapshot(read_schema(schema), version=version, wall=clock)
+    specs = read_schema(_schema(schema, envelope, jmespath_options))
+    return build_snapshot(specs, version=version, wall=clock)
 
 
-def view(schema: Mapping[str, Any], *, clock: Callable[[], float] = time.time) -> FlagsView:
+def view(
+    schema: Mapping[str, Any],
+    *,
+    clock: Callable[[], float] = time.time,
+    envelope: str | None = None,
+    jmespath_options: Mapping[str, Any] | None = None,
+) -> FlagsView:
     """A :class:`~flagkit.FlagsView` over a Powertools schema (validated and compiled once)."""
-    snapshot = compile_schema(dict(schema), clock=clock)  # refused before it is hashed
+    schema = _schema(schema, envelope, jmespath_options)
+    snapshot = compile_schema(schema, clock=clock)  # refused before it is hashed
     return FlagsView(replace(snapshot, version=_version_of(schema)))
 
 
 def load_snapshot(
-    body: bytes | str, *, version: str | None = None, max_bytes: int | None = None
+    body: bytes | str,
+    *,
+    version: str | None = None,
+    max_bytes: int | None = None,
+    envelope: str | None = None,
 ) -> Snapshot:
     """Parse a Powertools schema document (JSON) and compile it; raises DocumentError only.
 
     The document passes the same door, and limits, as one a source serves as
-    :data:`MEDIA_TYPE`.
+    :func:`media_type(envelope) <media_type>`.
     """
-    return snapshot_from_bytes(body, content_type=MEDIA_TYPE, version=version, max_bytes=max_bytes)
+    return snapshot_from_bytes(
+        body, content_type=media_type(envelope), version=version, max_bytes=max_bytes
+    )
 
 
-def _version_of(schema: Mapping[str, Any]) -> str:
+def _version_of(schema: Any) -> str:
     from ._sources.base import content_version
 
-    return content_version(json.dumps(schema, sort_keys=True, default=str).encode())
+    return content_version(_canonical(schema).encode())
+
+
+def _canonical(value: Any) -> str:
+    """Text that differs when values differ, for any value a schema can hold (never raises).
+
+    JSON for what JSON can hold; a dict key keeps its type (``{1: "a"}`` is not
+    ``{"1": "a"}``), and anything JSON cannot hold is named by its type and ``repr``.
+    """
+    kind = type(value)
+    if value is None or kind in (bool, int, float, str):
+        return json.dumps(value)
+    if kind is list:
+        return "[" + ",".join(map(_canonical, value)) + "]"
+    if kind is dict:
+        items = sorted(f"{_canonical(k)}:{_canonical(v)}" for k, v in value.items())
+        return "{" + ",".join(items) + "}"
+    try:
+        shown = repr(value)
+    except Exception:  # a repr that raises
+        shown = f"at {id(value):#x}"
+    return f"<{kind.__module__}.{kind.__qualname__} {shown}>"
+
+
+_NO_FLAGS: Any = object()
+
+
+@runtime_checkable
+class StoreProvider(Protocol):
+    """Powertools' store seam: anything with ``get_configuration()`` returning the schema.
+
+    Powertools' own stores (``AppConfigStore``, a subclass of its ``StoreProvider``) qualify,
+    and so does any object with this one method.
+    """
+
+    def get_configuration(self) -> Any:
+        """The schema, as a dict (the store's cache decides how often it fetches)."""
 
 
 class FeatureFlags:
@@ -81,14 +172,88 @@ class FeatureFlags:
     Args:
         flags: a Powertools schema (a dict), or any flagkit client or view whose flags came
             from one (``view(schema)``, or a ``Flags`` whose source serves :data:`MEDIA_TYPE`).
+        store: instead of ``flags``, a Powertools store (:class:`StoreProvider`): asked for the
+            schema on every call, as Powertools asks; the schema is compiled again only when
+            the store returns a different object.
+        envelope, jmespath_options: with a schema, select it inside a larger document, as
+            ``AppConfigStore(envelope=..., jmespath_options=...)`` does (extra ``[powertools]``).
     """
 
-    def __init__(self, flags: Mapping[str, Any] | _Evaluating) -> None:
-        self.flags: _Evaluating = flags if isinstance(flags, _Evaluating) else view(flags)
+    def __init__(
+        self,
+        flags: Any = _NO_FLAGS,
+        *,
+        store: StoreProvider | None = None,
+        envelope: str | None = None,
+        jmespath_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        if (flags is _NO_FLAGS) == (store is None):
+            raise TypeError("FeatureFlags takes a schema or a flagkit client, or store=")
+        if store is None and isinstance(flags, StoreProvider) and not isinstance(flags, Mapping):
+            store = flags  # FeatureFlags(AppConfigStore(...)), as in Powertools
+        self._store = store
+        self._schema: Any = None
+        # (the store's last object, its view or the last good one, its refusal): one reference
+        self._compiled: tuple[Any, FlagsView | None, DocumentError | None] = (None, None, None)
+        if store is not None:
+            if envelope or jmespath_options:
+                raise TypeError("a store applies its own envelope")
+            return
+        if isinstance(flags, _Evaluating):
+            if envelope or jmespath_options:
+                raise TypeError("an envelope applies to a schema, not to a flagkit client")
+            self.flags: _Evaluating = flags
+            return
+        self._schema = _schema(flags, envelope, jmespath_options)
+        self.flags = view(self._schema)
+
+    def get_configuration(self) -> dict[str, Any]:
+        """The validated schema, as Powertools' ``get_configuration()`` returns it.
+
+        Raises DocumentError for a schema Powertools refuses (Powertools:
+        SchemaValidationError) and whatever the store raises. A flagkit client holds compiled
+        flags, not the schema: ask its source (``TypeError`` here).
+        """
+        if self._store is not None:
+            config = self._store.get_configuration()
+            self._load(config, quiet=False)
+            return config  # type: ignore[no-any-return]
+        if self._schema is None:
+            raise TypeError(
+                "FeatureFlags over a flagkit client holds compiled flags, not the schema: "
+                "read it from the client's source"
+            )
+        return self._schema  # type: ignore[no-any-return]
+
+    def _view(self) -> _Evaluating | None:
+        if self._store is None:
+            return self.flags
+        try:
+            config = self._store.get_configuration()
+        except Exception as exc:  # Powertools: the caller's default (evaluation never raises)
+            log.warning("flagkit: the Powertools store failed: %s", type(exc).__name__)
+            return None
+        return self._load(config, quiet=True)
+
+    def _load(self, config: Any, *, quiet: bool) -> FlagsView | None:
+        last, compiled, refused = self._compiled
+        if config is not last:  # a store's cache hands back the same object until it expires
+            try:
+                compiled, refused = view(config), None
+            except DocumentError as exc:
+                # Powertools raises SchemaValidationError from evaluate; flagkit keeps the last
+                # good schema, as a polling client does, and remembers this one as refused.
+                log.warning("flagkit: refused the Powertools store's schema: %s", exc)
+                refused = exc
+            self._compiled = (config, compiled, refused)
+        if refused is not None and not quiet:
+            raise refused
+        return compiled
 
     def evaluate(self, *, name: str, context: Mapping[str, Any] | None = None, default: Any) -> Any:
         """The feature's value for ``context``; ``default`` when there is no such feature."""
-        compiled = self.flags._snapshot.flags.get(name)
+        flags = self._view()
+        compiled = None if flags is None else flags._snapshot.flags.get(name)
         if compiled is None:
             return default
         try:
@@ -99,7 +264,10 @@ class FeatureFlags:
 
     def get_enabled_features(self, *, context: Mapping[str, Any] | None = None) -> list[str]:
         """Every feature whose value is truthy for ``context``, in schema order."""
-        snap = self.flags._snapshot  # one read: every feature from the same version
+        flags = self._view()
+        if flags is None:
+            return []
+        snap = flags._snapshot  # one read: every feature from the same version
         ctx = context if context is None or type(context) is dict else dict(context)
         enabled = []
         for name, compiled in snap.flags.items():
@@ -266,7 +434,8 @@ def to_appconfig(schema: Mapping[str, Any]) -> Conversion:
     out and named in ``Conversion.skipped`` with the reason. Non-boolean values become the
     attribute ``value``; a rule becomes a variant named after the rule.
     """
-    compile_schema(dict(schema))  # validate exactly as the evaluator would
+    schema = _schema(schema, None, None)
+    compile_schema(schema)  # validate exactly as the evaluator would
     flags: dict[str, Any] = {}
     values: dict[str, Any] = {}
     skipped: dict[str, str] = {}

@@ -18,6 +18,12 @@ string is %-formatting: one request could allocate gigabytes), and a schema is h
 limits as AppConfig documents (the size cap; a rule's conditions written out as rule text within
 16,384 characters, as an AppConfig rule; values nested at most 32 deep).
 
+A served schema may sit inside a larger document: the content type's ``envelope`` parameter
+(a JMESPath expression, Powertools' ``AppConfigStore(envelope=...)``) selects it first
+(:func:`unwrap`; ``jmespath`` is imported only then). Load-time warnings (an empty schema,
+empty ``rules``) and the operators' warning when one raises carry Powertools 3.37's text, as
+:class:`~flagkit._rules.internal_ops.PowertoolsUserWarning`.
+
 A feature's value (``when_match`` or ``default``) is the ``value`` attribute of its variant.
 ``enabled`` is the value itself for boolean features and always true for the others (their
 value is the answer, whatever it is), so ``get_json(name, "value", ...)`` serves every value.
@@ -25,25 +31,31 @@ value is the answer, whatever it is), so ``get_json(name, "value", ...)`` serves
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
+import warnings
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from flagkit._exceptions import DocumentError, RuleError
-from flagkit._rules.internal_ops import DAYS
-from flagkit._rules.parse import MAX_DEPTH, Call, Const, ListLit, Lit, Named, Ref, tree_text
+from flagkit._exceptions import DocumentError, MissingExtraError, RuleError
+from flagkit._rules.internal_ops import DAYS, Condition, PowertoolsUserWarning
+from flagkit._rules.parse import MAX_DEPTH, Call, ListLit, Lit, Named, Ref, tree_text
 from flagkit._rules.parse import value_depth_exceeds as _too_deep
 
+from .limits import MAX_DOCUMENT_BYTES
 from .spec import FlagSpec, VariantSpec
 
-__all__ = ["MEDIA_TYPE", "VALUE", "read_schema"]
+__all__ = ["ENVELOPE", "MEDIA_TYPE", "VALUE", "read_schema", "read_schema_bytes", "unwrap"]
 
 MEDIA_TYPE = "application/vnd.aws-lambda-powertools.feature-flags+json"
 """The content type under which a source serves a Powertools schema."""
 
 VALUE = "value"  # the attribute a feature's value is served under
+
+ENVELOPE = "envelope"
+"""The media type parameter that carries a JMESPath envelope: ``MEDIA_TYPE; envelope="..."``."""
 
 _TIME_PATTERN = re.compile(r"(?:2[0-3]|[01]\d):[0-5]\d")
 _CONDITION_OPERATORS = {
@@ -138,7 +150,11 @@ def _modulo(key: str, value: Any, where: _Where) -> Call:
 def _zone(value: dict[str, Any], where: _Where) -> Named:
     from zoneinfo import ZoneInfo
 
-    name = value.get("TIMEZONE") or "UTC"
+    name = value.get("TIMEZONE", "UTC")
+    if not name:
+        # Powertools validates a missing, null or empty TIMEZONE as UTC, but evaluates only a
+        # missing one as UTC: ``gettz(None)`` and ``gettz("")`` are the local zone.
+        return Named("zone", _text(""), 0)
     if not isinstance(name, str):
         raise where.error("TIMEZONE must be a string", "an IANA time zone name", name)
     try:
@@ -189,7 +205,7 @@ def _schedule(action: str, value: Any, where: _Where) -> Call:
     return Call(op, (), (*bounds, zone), 0, 0)
 
 
-def _condition(raw: Any, where: _Where, private: bool) -> Call:
+def _condition(raw: Any, rule: str, where: _Where, private: bool) -> Call:
     """One condition as a call to an internal operator of the rule compiler."""
     if not isinstance(raw, dict) or not raw:
         raise where.error("a condition must be an object", "action, key, value", raw)
@@ -212,7 +228,8 @@ def _condition(raw: Any, where: _Where, private: bool) -> Call:
         return _modulo(key, value, where.at("value"))
     if action in {"ALL_IN_VALUE", "ANY_IN_VALUE", "NONE_IN_VALUE"} and not isinstance(value, list):
         raise where.at("value").error(f"{action} needs a list", "a list", value)
-    return Call(_CONDITION_OPERATORS[action], (Ref(key, 0), Const(value)), (), 0, 0)
+    condition = Condition(value, 0, action, rule)
+    return Call(_CONDITION_OPERATORS[action], (Ref(key, 0), condition), (), 0, 0)
 
 
 # -- features ---------------------------------------------------------------------------------
@@ -236,12 +253,17 @@ def _rule(rule_name: Any, rule: Any, boolean: bool, where: _Where, private: bool
     if not conditions or not isinstance(conditions, list):
         raise at.at("conditions").error("conditions are required", "a list", conditions)
     calls = tuple(
-        _condition(c, at.at(f"conditions[{j}]"), private) for j, c in enumerate(conditions)
+        _condition(c, rule_name, at.at(f"conditions[{j}]"), private)
+        for j, c in enumerate(conditions)
     )
     tree = calls[0] if len(calls) == 1 else Call("and", calls, (), 0, 0)
     value = bool(match) if boolean else _value(match, at.at("when_match"), private)
     try:
         return _variant(rule_name, bool(value) if boolean else True, value, tree)
+    except (TypeError, ValueError) as exc:  # tree_text writes values as JSON text
+        raise at.at("conditions").error(
+            "a condition value has no JSON text", "values JSON can hold", type(exc).__name__
+        ) from exc
     except RuleError as exc:  # a limit on evaluation work (tree_text), placed in the schema
         raise at.at("conditions").error(
             exc.message.rsplit(" at position ", 1)[0],
@@ -263,6 +285,13 @@ def _feature(name: str, raw: Any, private: bool) -> FlagSpec:
     rules = raw.get("rules")
     if rules and not isinstance(rules, dict):
         raise where.at("rules").error("rules must be an object", "an object", rules)
+    if not rules and "rules" in raw:  # harmless, but likely a mistake (Powertools 3.37 warns)
+        _warn(
+            f"Feature has 'rules' but it is empty, feature={name}"
+            if rules is None or isinstance(rules, dict)
+            else f"Feature 'rules' should be a dictionary but is an empty "
+            f"{type(rules).__name__}, feature={name}"
+        )
     rules = rules or {}
     variants = [_rule(n, r, boolean, where, private) for n, r in rules.items()]
     # No rule matched: Powertools returns ``default`` as stored (``bool()`` only without rules).
@@ -285,4 +314,104 @@ def read_schema(schema: Any, *, private: bool = False) -> tuple[FlagSpec, ...]:
             expected="an object",
             found=type(schema).__name__,
         )
+    if not schema:  # often an envelope that matched nothing but an empty object
+        _warn("Feature flags schema is empty, no features to validate")
     return tuple(_feature(name, raw, private) for name, raw in schema.items())
+
+
+def _warn(message: str) -> None:
+    """A load-time warning with Powertools 3.37's text and category name.
+
+    Never raised, even where warnings are errors: this stage raises DocumentError only.
+    """
+    with contextlib.suppress(PowertoolsUserWarning):
+        warnings.warn(message, category=PowertoolsUserWarning, stacklevel=4)
+
+
+def read_schema_bytes(
+    body: bytes | str, content_type: str, max_bytes: int = MAX_DOCUMENT_BYTES
+) -> tuple[FlagSpec, ...]:
+    """A served schema: JSON, unwrapped by the content type's ``envelope`` parameter if any."""
+    from .appconfig import parse_json
+
+    document = parse_json(body, max_bytes=max_bytes)
+    envelope = _parameter(content_type, ENVELOPE)
+    if envelope:
+        document = unwrap(document, envelope, max_bytes=max_bytes)
+    return read_schema(document, private=True)
+
+
+def _parameter(content_type: str, name: str) -> str | None:
+    if ";" not in content_type:
+        return None
+    from email.message import Message
+    from email.utils import collapse_rfc2231_value
+
+    header = Message()
+    header["content-type"] = content_type
+    value = header.get_param(name)
+    return None if value is None else collapse_rfc2231_value(value)
+
+
+def unwrap(
+    document: Any,
+    envelope: str,
+    options: Any = None,
+    *,
+    max_bytes: int = MAX_DOCUMENT_BYTES,
+) -> Any:
+    """The part of ``document`` that the JMESPath ``envelope`` selects, as Powertools selects it.
+
+    ``options`` is Powertools' ``jmespath_options`` (keyword arguments of ``jmespath.Options``);
+    when it is empty, Powertools' functions ``powertools_json``, ``powertools_base64`` and
+    ``powertools_base64_gzip`` are available, the last one decompressing at most ``max_bytes``.
+    An expression that fails is a DocumentError (Powertools: InvalidEnvelopeExpressionError
+    from ``evaluate``). Needs ``jmespath`` (extra ``[powertools]``).
+    """
+    try:
+        import jmespath
+        from jmespath.exceptions import JMESPathError
+    except ImportError as exc:
+        raise MissingExtraError("powertools", "jmespath") from exc
+    import binascii
+    import zlib
+
+    try:
+        given = dict(options) if options else {"custom_functions": _functions(max_bytes)}
+        return jmespath.search(envelope, document, options=jmespath.Options(**given))
+    except (JMESPathError, TypeError, ValueError, binascii.Error, zlib.error) as exc:
+        raise DocumentError(
+            "the envelope does not apply to the document",
+            field=ENVELOPE,
+            expected="a JMESPath expression that selects the schema",
+            found=f"{_excerpt(envelope)} ({type(exc).__name__})",
+        ) from exc
+
+
+def _functions(max_bytes: int) -> Any:
+    """Powertools' JMESPath functions (``jmespath_utils.PowertoolsFunctions``)."""
+    import base64
+    import json
+    import zlib
+
+    from jmespath.functions import Functions, signature
+
+    class PowertoolsFunctions(Functions):  # type: ignore[misc]  # jmespath is untyped
+        @signature({"types": ["string"]})  # type: ignore[untyped-decorator]
+        def _func_powertools_json(self, value: str) -> Any:
+            return json.loads(value)
+
+        @signature({"types": ["string"]})  # type: ignore[untyped-decorator]
+        def _func_powertools_base64(self, value: str) -> str:
+            return base64.b64decode(value).decode()
+
+        @signature({"types": ["string"]})  # type: ignore[untyped-decorator]
+        def _func_powertools_base64_gzip(self, value: str) -> str:
+            # Bounded, unlike gzip.decompress: a small document must not expand without limit.
+            inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            data = inflate.decompress(base64.b64decode(value), max_bytes + 1)
+            if len(data) > max_bytes or inflate.unconsumed_tail:
+                raise ValueError(f"decompressed past {max_bytes} bytes")
+            return data.decode()
+
+    return PowertoolsFunctions()

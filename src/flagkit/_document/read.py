@@ -7,7 +7,8 @@ The content type picks the family and the content the form within it (docs/docum
 * ``application/json`` (also ``text/plain``, ``application/octet-stream`` or none): AppConfig's
   stored document when it has a top-level string ``version``, else the data view;
 * ``application/ion`` or ``text/ion`` (any parameters): the Ion retrieval form (text only);
-* :data:`~flagkit._document.powertools.MEDIA_TYPE`: a Powertools ``feature_flags`` schema.
+* :data:`~flagkit._document.powertools.MEDIA_TYPE`: a Powertools ``feature_flags`` schema
+  (inside a larger document when an ``envelope`` parameter says where).
 
 Whatever the format, the same limits hold: the size cap (each reader checks it on the raw
 body, before parsing), and the rule limits (length, nesting) in the one rule compiler every
@@ -57,10 +58,9 @@ def specs_from_bytes(
 
         specs = load_ion(body, max_bytes=max_bytes)
     elif media == MEDIA_TYPE:
-        from .appconfig import parse_json
-        from .powertools import read_schema
+        from .powertools import read_schema_bytes
 
-        specs = read_schema(parse_json(body, max_bytes=max_bytes), private=True)
+        specs = read_schema_bytes(body, content_type, max_bytes)
     elif media in JSON_TYPES:
         from .appconfig import load_document, parse_json
 

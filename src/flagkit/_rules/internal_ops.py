@@ -16,7 +16,7 @@ never accepts in an operator, and the compiler consults this table only for a tr
     (py.modulo_range $key base::B start::S end::E)     S <= value % B <= E, integers only
     (clock.time_between start::"HH:MM" end::"HH:MM" zone::"Z")
     (clock.datetime_between start::"ISO" end::"ISO" zone::"Z")
-    (clock.weekday_in days::["MONDAY", ...] zone::"Z")
+    (clock.weekday_in days::["MONDAY", ...] zone::"Z")        zone::"" is the local zone
 
 The ``clock.*`` operators read the compiler's wall clock (the snapshot's, injected), never
 ``datetime.now``. ``py.*`` read the attributes only: a Powertools context has no user id.
@@ -30,8 +30,11 @@ context values it scans that list, whose size the rule length bounds.
 
 from __future__ import annotations
 
+import contextlib
 import operator
+import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +44,28 @@ if TYPE_CHECKING:
     from .closures import Attributes, Predicate
     from .compile import Compiler
 
-__all__ = ["DAYS", "INTERNAL_OPERATORS", "PYTHON_OPERATORS"]
+__all__ = ["DAYS", "INTERNAL_OPERATORS", "PYTHON_OPERATORS", "Condition", "PowertoolsUserWarning"]
+
+
+class PowertoolsUserWarning(UserWarning):
+    """What Powertools 3.37 warns about, under the name of its own category.
+
+    A condition whose operator raised (at evaluation), and a schema or a feature's ``rules``
+    that is present but empty (at load). Public as ``flagkit.powertools.PowertoolsUserWarning``.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Condition(Const):
+    """A Powertools condition's value, knowing where it stands in the schema.
+
+    Compiled and shown exactly as a :class:`Const`; ``action`` and ``rule`` only name the
+    condition in the warning its operator gives when it raises, as Powertools names it.
+    """
+
+    action: str = ""
+    rule: str = ""
+
 
 DAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 
@@ -80,8 +104,8 @@ def _listed(check: Callable[[Any, Callable[[Any], bool]], bool]) -> Callable[[An
         member = _membership(b)
 
         def op(a: Any) -> bool:
-            if not isinstance(a, list):  # Powertools raises here, which is a non-match
-                return False
+            if not isinstance(a, list):  # as Powertools: a non-match, with its warning
+                raise ValueError("not a list")  # noqa: TRY004 - Powertools' type, in its warning
             return check(a, member)
 
         return op
@@ -114,26 +138,48 @@ PYTHON_OPERATORS: Mapping[str, Callable[[Any], Callable[[Any], Any]]] = {
 }
 
 
-def _keyed(key: str, op: Callable[[Any], Any]) -> Predicate:
+def _keyed(key: str, op: Callable[[Any], Any], warn: Callable[[Exception], None]) -> Predicate:
     def test(user_id: object, attributes: Attributes) -> bool:
         try:
             if attributes is None or key not in attributes:
                 return False  # a missing key never matches (not even py.ne)
             return bool(op(attributes[key]))
-        except Exception:  # Powertools: an operator that raises is a non-match
+        except Exception as exc:  # Powertools: an operator that raises is a non-match
+            warn(exc)
             return False
 
     return test
 
 
-def _operands(c: Compiler, node: Call) -> tuple[str, Any]:
+def _warner(feature: str, key: str, value: Const) -> Callable[[Exception], None]:
+    """Powertools 3.37's warning for a condition whose operator raised (never raises itself).
+
+    Its text names the condition, never the values or the exception's message, which may hold
+    customer data (Powertools ``FeatureFlags._match_by_action``).
+    """
+    action = value.action if isinstance(value, Condition) else ""
+    rule = value.rule if isinstance(value, Condition) else ""
+
+    def warn(exc: Exception) -> None:
+        with contextlib.suppress(Exception):  # warnings as errors: evaluation never raises
+            warnings.warn(
+                f"Failed to evaluate feature flag condition: feature={feature}, rule={rule}, "
+                f"key={key}, action={action}, exception_type={type(exc).__name__}",
+                category=PowertoolsUserWarning,
+                stacklevel=2,
+            )
+
+    return warn
+
+
+def _operands(c: Compiler, node: Call) -> tuple[str, Const]:
     if len(node.args) != 2 or node.named:
         raise c.error(f"{node.op} takes a context reference and a value", node.pos)
     ref, value = node.args
     if not isinstance(ref, Ref) or not isinstance(value, Const):
         raise c.error(f"{node.op} takes $key and a document value, found {describe(ref)}", node.pos)
     c.keys.add(ref.key)
-    return ref.key, value.value
+    return ref.key, value
 
 
 _WALKS_CONTEXT = frozenset(
@@ -145,7 +191,7 @@ def _c_python(c: Compiler, node: Call) -> Predicate:
     key, value = _operands(c, node)
     if node.op in _WALKS_CONTEXT:
         c.charge_scan(node.pos)
-    return _keyed(key, PYTHON_OPERATORS[node.op](value))
+    return _keyed(key, PYTHON_OPERATORS[node.op](value.value), _warner(c.flag_key, key, value))
 
 
 def _named_ints(c: Compiler, node: Call, names: tuple[str, ...]) -> list[int]:
@@ -198,6 +244,11 @@ def _zone(c: Compiler, node: Call) -> Any:
     from zoneinfo import ZoneInfo
 
     name = _named_text(c, node, "zone")
+    if name == "":
+        # The local zone: ``datetime.fromtimestamp(t, None)`` is local wall-clock time, as the
+        # C library resolves it (``TZ``, else /etc/localtime), which is also the order in
+        # which Powertools' ``dateutil.tz.gettz("")`` looks.
+        return None
     try:
         return ZoneInfo(name)
     except (ValueError, OSError, KeyError) as exc:
