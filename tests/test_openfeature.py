@@ -131,9 +131,25 @@ def test_metadata_names_the_provider(domain: str) -> None:
 def test_boolean_flag_is_the_enabled_state(domain: str) -> None:
     client = client_for(loaded(), domain)
     d = client.get_boolean_details("checkout", False)
-    assert (d.value, d.reason, d.variant, d.error_code) == (True, Reason.STATIC, None, None)
+    assert (d.value, d.reason, d.variant, d.error_code) == (True, Reason.STATIC, "on", None)
     assert d.flag_metadata == {"version": "v1"}
     assert client.get_boolean_value("dark", True) is False
+
+
+def test_basic_flags_report_variant_on_or_off(domain: str) -> None:
+    """Spec 2.2.4: a basic flag has no variant of its own; the provider says "on" or "off"."""
+    client = client_for(loaded(), domain)
+    assert client.get_boolean_details("dark", True).variant == "off"
+    assert client.get_string_details("checkout.color", "").variant == "on"
+    assert client.get_integer_details("checkout.limit", 0).variant == "on"
+    assert client.get_float_details("checkout.ratio", 0.0).variant == "on"
+    assert client.get_object_details("checkout", {}).variant == "on"
+    assert client.get_object_details("dark", {}).variant == "off"
+    assert client.get_object_details("checkout.tags", []).variant == "on"
+    disabled = client.get_string_details("dark.text", "fallback")
+    assert (disabled.reason, disabled.variant) == (Reason.DISABLED, "off")
+    named = client.get_boolean_details("pricing", False, ctx("u", tier="gold"))
+    assert named.variant == "gold"  # a multi-variant flag keeps its variant's name
 
 
 def test_targeting_key_and_attributes_reach_the_rules(domain: str) -> None:
