@@ -374,9 +374,9 @@ class Poller:
             )
             log.exception("flagkit: %s", c.last_error)
             return False
+        c.last_poll, c.refusing = "ok", False  # before the swap: its listeners read it
         if not self._publish(snapshot):
             return False
-        c.last_poll, c.refusing = "ok", False
         c.fetched_at = self._wall()
         self._write_backup(fetched)
         return True
