@@ -21,6 +21,10 @@ float      TYPE_MISMATCH (name an attribute)       a number attribute, as float
 object     ``{"enabled": ..., <attributes>}``      an array or object attribute
 =========  ======================================  ==========================================
 
+A basic flag's variant is ``"on"`` or ``"off"`` (spec 2.2.4). Events follow the client's own
+status (every poll, every swap, a ``stale_after`` timer), not its evaluations; see the table in
+docs/openfeature.md.
+
 The targeting key becomes flagkit's ``user_id`` and the attributes its context. Reasons and
 error codes are flagkit's own, which are named as OpenFeature names them; resolvers never
 raise: errors come back as details with an ``error_code`` (the SDK returns the caller's
