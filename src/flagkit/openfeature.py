@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from ._client import FlagsView
 from ._exceptions import MissingExtraError
 from ._fork import after_fork_in_child
+from ._hooks import _sets as _hook_sets
 from ._types import ErrorCode as FkErrorCode
 from ._types import EvaluationDetails
 from ._types import Reason as FkReason
@@ -512,9 +513,7 @@ class FlagkitProvider(AbstractProvider):
 
 def _report(flags: Flags, d: EvaluationDetails[Any], user_id: Any, attrs: Any) -> None:
     """Run the client's evaluation hooks for an answer computed on a pinned view."""
-    from ._hooks import _sets
-
-    hooks = _sets.get(flags)
+    hooks = _hook_sets.get(flags)
     if hooks is not None and hooks.hooks:
         hooks.run(d, user_id, attrs)
 
