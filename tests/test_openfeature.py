@@ -599,3 +599,51 @@ def test_spec_2_8_2_the_provider_emits_ready_itself_once() -> None:
     with pytest.raises(Exception, match="no flags document"):
         failing.initialize(EvaluationContext())
     assert emitted == [ProviderEvent.PROVIDER_READY, ProviderEvent.PROVIDER_ERROR]
+
+
+def test_events_follow_appconfig_over_http(domain: str, dispatched: Dispatched) -> None:
+    """Real boto3 against the loopback AppConfigData: a 500, a refused and a new document."""
+    from flagkit.testing import LocalAppConfigData
+
+    with LocalAppConfigData(poll_interval=0) as server:
+        server.publish(
+            "shop", "prod", "flags", json.dumps({"a": {"enabled": True}}), version_label="v1"
+        )
+        client = server.client(read_timeout=0.5, connect_timeout=0.5)
+        source = flagkit.AppConfigSource("shop", "prod", "flags", client=client)
+        with flagkit.Flags(source, start=False, wait=0) as flags:
+            provider = FlagkitProvider(flags)
+            api.set_provider_and_wait(provider, domain)  # initialize fetches the document
+            of_client = api.get_client(domain)
+            server.inject("internal", count=3, operation="GetLatestConfiguration")
+            flags.refresh()
+            assert of_client.get_provider_status() == ProviderStatus.ERROR
+            flags.refresh()
+            assert of_client.get_provider_status() == ProviderStatus.READY
+            server.publish(
+                "shop", "prod", "flags", b'{"a": {"enabled": "yes"}}', version_label="bad"
+            )
+            flags.refresh()
+            assert of_client.get_provider_status() == ProviderStatus.ERROR
+            server.publish(
+                "shop",
+                "prod",
+                "flags",
+                json.dumps({"a": {"enabled": False}, "b": {"enabled": True}}),
+                version_label="v2",
+            )
+            assert flags.refresh() is True
+            assert of_client.get_provider_status() == ProviderStatus.READY
+            assert of_client.get_boolean_details("a", True).variant == "off"
+        client.close()
+    assert events_of(dispatched, provider) == [
+        ProviderEvent.PROVIDER_READY,
+        ProviderEvent.PROVIDER_ERROR,
+        ProviderEvent.PROVIDER_READY,
+        ProviderEvent.PROVIDER_ERROR,
+        ProviderEvent.PROVIDER_READY,
+        ProviderEvent.PROVIDER_CONFIGURATION_CHANGED,
+    ]
+    codes = [d.error_code for p, e, d in dispatched if e == ProviderEvent.PROVIDER_ERROR]
+    assert codes == [ErrorCode.GENERAL, ErrorCode.PARSE_ERROR]
+    assert dispatched[-1][2].flags_changed == ["a", "b"]
