@@ -35,6 +35,7 @@ T = TypeVar("T")
 H = TypeVar("H", bound=Callable[..., None])  # an evaluation hook (see _hooks)
 Listener = Callable[[str | None, str | None], None]
 RolloutListener = Callable[["RolloutEvent"], None]
+StatusListener = Callable[[Status], None]
 
 _NOT_READY = "no flags document has been loaded yet"
 
@@ -427,6 +428,7 @@ class Flags(_Evaluating):
         self._rollout_listeners: tuple[RolloutListener, ...] = (
             (on_rollout,) if on_rollout is not None else ()
         )
+        self._status_listeners: tuple[StatusListener, ...] = ()
         self._watcher: RolloutWatcher | None = None
         self._threads = start
         self.source = source
@@ -438,6 +440,7 @@ class Flags(_Evaluating):
             backup_path=backup_path,
             clock=clock,
             wall=wall,
+            polled=self._polled,
         )
         self._poller.load_backup()
         if start:
@@ -575,6 +578,33 @@ class Flags(_Evaluating):
         """Register ``listener(old_version, new_version)``; returns it (usable as a decorator)."""
         self._listeners = (*self._listeners, listener)
         return listener
+
+    def on_status(self, listener: StatusListener) -> StatusListener:
+        """Register ``listener(status)``, called with :meth:`status` after every poll, whatever
+        its outcome (``Status.last_poll``), in the polling thread; returns it."""
+        self._status_listeners = (*self._status_listeners, listener)
+        return listener
+
+    def remove_listener(self, listener: Callable[..., None]) -> None:
+        """Stop calling ``listener`` (change, status or rollout); unknown listeners are ignored.
+
+        Compared by equality, so ``remove_listener(obj.method)`` removes ``on_change(obj.method)``.
+        """
+        with self._write_lock:
+            self._listeners = tuple(x for x in self._listeners if x != listener)
+            self._status_listeners = tuple(x for x in self._status_listeners if x != listener)
+            self._rollout_listeners = tuple(x for x in self._rollout_listeners if x != listener)
+
+    def _polled(self) -> None:
+        listeners = self._status_listeners
+        if not listeners:
+            return
+        status = self.status()
+        for listener in listeners:
+            try:
+                listener(status)
+            except Exception:
+                log.exception("flagkit: a status listener raised; the poller carries on")
 
     def add_hook(self, hook: H) -> H:
         """Call ``hook(details, user_id, attributes)`` after every evaluation (docs/hooks.md).

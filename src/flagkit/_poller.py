@@ -83,6 +83,10 @@ class Status:
     swaps: int
     rejected: int
     guard: GuardStatus | None = None  # the alarm guard's picture, when the client has one
+    # how the last poll ended: "ok", "failed" (the fetch failed) or "refused" (the newest
+    # document was refused; it stays "refused" until a document is accepted); None before
+    # the first poll
+    last_poll: str | None = None
 
 
 @dataclass(slots=True)
@@ -97,6 +101,8 @@ class _Counters:
     checked_at: float | None = None
     fetched_at: float | None = None
     version: str | None = None
+    last_poll: str | None = None
+    refusing: bool = False  # the newest document was refused and none accepted since
     logged: set[str] = field(default_factory=set)
 
 
@@ -118,6 +124,7 @@ class Poller:
         wall: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         name: str = "flagkit-poller",
+        polled: Callable[[], None] | None = None,
     ) -> None:
         self.source = source
         self._publish_ref: Callable[[], Callable[[Snapshot], None] | None]
@@ -125,6 +132,12 @@ class Poller:
             self._publish_ref = weakref.WeakMethod(publish)
         else:
             self._publish_ref = lambda: publish
+        # told after every poll, whatever its outcome (held weakly, like ``publish``)
+        self._polled_ref: Callable[[], Callable[[], None] | None]
+        if polled is not None and hasattr(polled, "__self__"):
+            self._polled_ref = weakref.WeakMethod(polled)
+        else:
+            self._polled_ref = lambda: polled
         self.user_key = user_key
         self.polling = polling or Polling()
         self.backup_path = Path(backup_path) if backup_path is not None else None
@@ -255,9 +268,15 @@ class Poller:
             delay = self._poll_locked()
             if delay is not None:
                 self._next_due = self._clock() + delay
-            return delay
         finally:
             self._lock.release()
+        polled = self._polled_ref()
+        if polled is not None:
+            try:
+                polled()
+            except Exception:  # a status listener must not stop the poller
+                log.exception("flagkit: a status listener raised; the poller carries on")
+        return delay
 
     def _poll_locked(self) -> float | None:
         c = self._counters
@@ -290,6 +309,7 @@ class Poller:
         """The source answered (new, unchanged, or a document it refused while reading)."""
         c = self._counters
         c.consecutive_failures = 0
+        c.last_poll = "refused" if c.refusing else "ok"
         c.last_success = self._clock()
         c.checked_at = self._wall()
 
@@ -303,6 +323,7 @@ class Poller:
         c = self._counters
         c.errors += 1
         c.consecutive_failures += 1
+        c.last_poll = "failed"
         text = str(exc) if isinstance(exc, SourceError) else type(exc).__name__
         c.last_error = text
         if text not in c.logged:  # one line per distinct problem, not one per poll
@@ -347,11 +368,13 @@ class Poller:
             return False
         except Exception as exc:  # a bug in flagkit must not replace a good snapshot either
             c.rejected += 1
+            c.last_poll, c.refusing = "refused", True
             c.last_error = (
                 f"document {fetched.version!r} refused: internal error {type(exc).__name__}"
             )
             log.exception("flagkit: %s", c.last_error)
             return False
+        c.last_poll, c.refusing = "ok", False  # before the swap: its listeners read it
         if not self._publish(snapshot):
             return False
         c.fetched_at = self._wall()
@@ -361,6 +384,7 @@ class Poller:
     def _refused(self, version: str | None, exc: DocumentError) -> None:
         c = self._counters
         c.rejected += 1
+        c.last_poll, c.refusing = "refused", True
         what = "document" if version is None else f"document {version!r}"
         c.last_error = f"{what} refused: {_refusal(exc)}"
         # no traceback: the message says exactly what is wrong with the document
@@ -435,4 +459,5 @@ class Poller:
             errors=c.errors,
             swaps=c.swaps,
             rejected=c.rejected,
+            last_poll=c.last_poll,
         )
