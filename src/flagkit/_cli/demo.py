@@ -55,24 +55,22 @@ _COHORT_RULE = (
 )
 
 
-def _document(value: dict[str, Any]) -> dict[str, Any]:
-    """The checkout profile's stored document with ``new-pricing-engine`` set to ``value``."""
-    return {
-        "version": "1",
-        "flags": {
-            FLAG: {"name": "New pricing engine", "description": "Prices from pricing-v2"},
-            "express-checkout": {"name": "Express checkout"},
-        },
-        "values": {FLAG: value, "express-checkout": {"enabled": True}},
-    }
+RELEASE_FILES = (
+    "1-dark.json",
+    "2-staff.json",
+    "3-canary-5.json",
+    "4-cohort.json",
+    "5-everyone.json",
+    "6-kill-switch.json",
+)
 
 
-def _variants(*rules: tuple[str, str]) -> dict[str, Any]:
-    variants: list[dict[str, Any]] = [
-        {"name": name, "enabled": True, "rule": rule} for name, rule in rules
-    ]
-    variants.append({"name": "off", "enabled": False})
-    return {"_variants": variants}
+def release_document(name: str) -> bytes:
+    """One stored document of the release, as shipped in the wheel (``examples/release/`` holds
+    byte-identical copies for the runbook, docs/release.md; a test keeps them equal)."""
+    from importlib.resources import files
+
+    return files("flagkit._cli").joinpath("release_docs").joinpath(name).read_bytes()
 
 
 @dataclass(frozen=True)
@@ -83,7 +81,7 @@ class Step:
     title: str
     why: str
     rule: str
-    document: dict[str, Any]
+    file: str  # in release_docs/ and examples/release/
     target: Callable[[list[User]], float]  # the share the rule was written to reach
     grows: bool  # a rollout step: nobody who had the new engine may lose it
 
@@ -114,7 +112,7 @@ STEPS: tuple[Step, ...] = (
         "Deploy: the new engine ships dark",
         "pricing-v2 is in every process, behind the flag; nobody gets it yet",
         '{"enabled": false}',
-        _document({"enabled": False}),
+        RELEASE_FILES[0],
         lambda users: 0.0,
         grows=True,
     ),
@@ -123,7 +121,7 @@ STEPS: tuple[Step, ...] = (
         "Release to staff",
         "employees try it on real checkouts first",
         _STAFF_RULE,
-        _document(_variants(("staff", _STAFF_RULE))),
+        RELEASE_FILES[1],
         lambda users: _share(users, _is_staff),
         grows=True,
     ),
@@ -132,7 +130,7 @@ STEPS: tuple[Step, ...] = (
         f"Canary: {CANARY_PCT} % of customers",
         "a sticky hash of $userId picks the same 5 % in every process",
         _CANARY_RULE,
-        _document(_variants(("staff", _STAFF_RULE), ("canary", _CANARY_RULE))),
+        RELEASE_FILES[2],
         lambda users: _union(_share(users, _is_staff), CANARY_PCT / 100),
         grows=True,
     ),
@@ -141,9 +139,7 @@ STEPS: tuple[Step, ...] = (
         "Cohort: pro plan, Ireland and New Zealand",
         "widen to customers chosen by attributes",
         _COHORT_RULE,
-        _document(
-            _variants(("staff", _STAFF_RULE), ("canary", _CANARY_RULE), ("cohort", _COHORT_RULE))
-        ),
+        RELEASE_FILES[3],
         lambda users: _union(_share(users, _is_staff), CANARY_PCT / 100, _share(users, _in_cohort)),
         grows=True,
     ),
@@ -152,7 +148,7 @@ STEPS: tuple[Step, ...] = (
         "Release to everyone",
         "the flag is on for all; the old engine can be deleted next sprint",
         '{"enabled": true}',
-        _document({"enabled": True}),
+        RELEASE_FILES[4],
         lambda users: 1.0,
         grows=True,
     ),
@@ -161,7 +157,7 @@ STEPS: tuple[Step, ...] = (
         "Kill switch",
         "an incident: turn it off everywhere without a deploy",
         '{"enabled": false}',
-        _document({"enabled": False}),
+        RELEASE_FILES[5],
         lambda users: 0.0,
         grows=False,
     ),
@@ -327,7 +323,7 @@ def run_demo(
     with LocalAppConfigData(poll_interval=poll_interval) as server:
         _print_intro(say, server.endpoint_url, users, poll_interval)
         first = STEPS[0]
-        server.publish(APP, ENV, PROFILE, first.document, version_label=first.label)
+        server.publish(APP, ENV, PROFILE, release_document(first.file), version_label=first.label)
         swaps = Swaps()
         clock = DemoClock()
         alarms = StaticAlarms({"checkout-5xx": "OK"}, wall=clock)
@@ -347,7 +343,9 @@ def run_demo(
                     latency = 0.0  # step 1 was loaded at start-up
                     if n > 1:
                         t0 = time.perf_counter()
-                        server.publish(APP, ENV, PROFILE, step.document, version_label=step.label)
+                        server.publish(
+                            APP, ENV, PROFILE, release_document(step.file), version_label=step.label
+                        )
                         at = swaps.wait(step.label, swap_timeout)
                         if at is None:
                             raise RuntimeError(f"{step.label} was not swapped in: {flags.status()}")

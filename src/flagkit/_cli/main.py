@@ -4,6 +4,7 @@
     flagkit eval FILE FLAG --user ID --attr k=v  what would this user get?
     flagkit explain FILE FLAG --user ID ...      ... and why: each rule, each split's bucket
     flagkit coverage FILE FLAG --ids FILE        which share of real ids gets each variant
+    flagkit diff OLD NEW [--ids FILE]            what a change does, before it ships
     flagkit schema                               JSON Schema (draft 4) of accepted documents
     flagkit serve --file flags.json              a local AppConfig serving it to your app
     flagkit demo                                 a release walked end to end, on loopback
@@ -308,6 +309,68 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     return OK
 
 
+def _diff_side(arg: str, args: argparse.Namespace) -> tuple[Any, str]:
+    """A compiled snapshot of one side of ``diff`` and its name: a file or ``deployed:...``."""
+    import time
+
+    from flagkit._snapshot import snapshot_from_bytes
+    from flagkit._sources.base import content_version
+
+    from .diff import DEPLOYED, aws_message, deployed_document, parse_deployed
+
+    if not arg.startswith(DEPLOYED):
+        return load_snapshot(arg, args.user_key, args.at), arg
+    try:
+        names = parse_deployed(arg)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError as exc:
+        raise MissingExtraError("aws", "boto3") from exc
+    try:
+        client = boto3.client("appconfig", endpoint_url=args.endpoint_url, region_name=args.region)
+        body, content_type, where = deployed_document(client, *names)
+    except (BotoCoreError, ClientError) as exc:
+        raise CliError(f"{arg}: {aws_message(exc)}") from exc
+    except LookupError as exc:
+        raise CliError(f"{arg}: {exc.args[0]}") from exc
+    snapshot = snapshot_from_bytes(
+        body,
+        content_type=content_type,
+        version=content_version(body),
+        user_key=args.user_key,
+        wall=time.time if args.at is None else (lambda: args.at),
+    )
+    return snapshot, f"{arg} ({where})"
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .diff import compare, impact, render
+
+    snapshots = []
+    for arg in (args.old, args.new):
+        try:
+            snapshots.append(_diff_side(arg, args))
+        except DocumentError as exc:  # like diff(1): trouble is 2, "different" is 1
+            print(describe_error(exc, arg), file=sys.stderr)
+            return USAGE
+    (old, old_name), (new, new_name) = snapshots
+    ids = read_ids(args.ids, args.user_key) if args.ids else None
+    if ids is not None and not ids:
+        raise CliError(f"{args.ids}: no ids")
+    diffs = compare(old, new)
+    if ids is not None:
+        for d in diffs:
+            d.impact = impact(old, new, d.key, ids)
+    if args.json:
+        print(json.dumps({"old": old_name, "new": new_name, "flags": [d.as_dict() for d in diffs]}))
+    else:
+        print(render(diffs, old_name, new_name, args.ids))
+    return REFUSED if diffs else OK
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from .schema import document_schema
 
@@ -372,6 +435,38 @@ def _context_args(p: argparse.ArgumentParser) -> None:
         metavar="K=V",
         help="a context attribute; K=V for a string, K:=JSON for a typed value (repeatable)",
     )
+
+
+_DIFF_SUMMARY = (
+    "what a change does before it ships: flags added, removed, switched, variants, rules, "
+    "splits, ramps, alarms; with --ids, who gains and who loses the feature "
+    "(exit 0 equal, 1 different, 2 error)"
+)
+
+
+def _diff_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "old",
+        metavar="OLD",
+        help=_FILE_HELP + "; or deployed:APP/ENV/PROFILE, the version the latest COMPLETE "
+        "deployment deployed (read with boto3)",
+    )
+    p.add_argument("new", metavar="NEW", help=_FILE_HELP)
+    p.add_argument(
+        "--ids",
+        metavar="FILE",
+        help="ids as for coverage: count, per flag, who gains and loses it, and variant moves",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help="for deployed:, the AppConfig endpoint (default: boto3's, e.g. AWS_ENDPOINT_URL)",
+    )
+    p.add_argument(
+        "--region", metavar="REGION", help="for deployed: (default: boto3's, e.g. AWS_REGION)"
+    )
+    p.set_defaults(func=cmd_diff)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -462,6 +557,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attr", action="append", default=[], metavar="K=V", help="for every id")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_coverage)
+
+    _diff_args(
+        command(
+            "diff",
+            _DIFF_SUMMARY,
+            "flagkit diff examples/release/2-staff.json examples/release/3-canary-5.json "
+            "--ids users.txt",
+        )
+    )
 
     p = command(
         "schema",
