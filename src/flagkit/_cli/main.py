@@ -331,6 +331,11 @@ def _diff_side(arg: str, args: argparse.Namespace) -> tuple[Any, str]:
         raise MissingExtraError("aws", "boto3") from exc
     try:
         client = boto3.client("appconfig", endpoint_url=args.endpoint_url, region_name=args.region)
+    except ValueError as exc:  # botocore: "Invalid endpoint: ..."
+        raise CliError(f"{arg}: {exc}") from exc
+    except BotoCoreError as exc:  # no region, an unknown profile, ...
+        raise CliError(f"{arg}: {aws_message(exc)}") from exc
+    try:
         body, content_type, where = deployed_document(client, *names)
     except (BotoCoreError, ClientError) as exc:
         raise CliError(f"{arg}: {aws_message(exc)}") from exc
