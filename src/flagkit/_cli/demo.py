@@ -269,6 +269,7 @@ def _print_intro(say: Callable[[str], None], url: str, users: int, poll_interval
     say(f"local AppConfig              {url}  (loopback, no AWS account)")
     say("publish                      CreateHostedConfigurationVersion + StartDeployment (boto3)")
     say(f"configuration                {APP}/{ENV}/{PROFILE}, flag {FLAG!r}")
+    say("documents                    examples/release/*.json (docs/release.md walks them)")
     say(f"poll interval                {poll_interval} s (AWS allows 15 s at the least)")
     say(
         f"traffic                      {users:,} users (1 in 200 staff, ~12 % pro plan),"
