@@ -271,21 +271,6 @@ def test_no_traceback_for_any_bad_option(
         assert err.strip(), argv
 
 
-def test_access_denied_names_the_iam_action() -> None:
-    from botocore.exceptions import ClientError
-
-    from flagkit._cli.diff import aws_message
-
-    exc = ClientError(
-        {"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}},
-        "GetHostedConfigurationVersion",
-    )
-    assert aws_message(exc) == (
-        "GetHostedConfigurationVersion: AccessDeniedException: not authorized "
-        "(the caller needs appconfig:GetHostedConfigurationVersion)"
-    )
-
-
 # -- deployed: against the local AppConfig ---------------------------------------------------------
 
 
@@ -362,10 +347,13 @@ def test_deployed_with_explicit_endpoint_and_region(
 @pytest.mark.parametrize(
     ("target", "message"),
     [
-        ("deployed:nope/prod/flags", "no application named 'nope'"),
-        ("deployed:checkout/nope/flags", "no environment named 'nope'"),
-        ("deployed:checkout/prod/nope", "no configuration profile named 'nope'"),
-        ("deployed:checkout/staging/flags", "no COMPLETE deployment of 'flags'"),
+        ("deployed:nope/prod/flags", "no application named or with the ID 'nope'"),
+        ("deployed:checkout/nope/flags", "no environment named or with the ID 'nope'"),
+        ("deployed:checkout/prod/nope", "no configuration profile named or with the ID 'nope'"),
+        (
+            "deployed:checkout/staging/flags",
+            "no COMPLETE deployment of this profile to checkout/staging",
+        ),
     ],
 )
 def test_deployed_names_what_is_missing(

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from flagkit._cli.main import build_parser, main
+from flagkit._cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "release.md"
@@ -85,11 +85,6 @@ def test_diffs_of_the_files_run_as_written(monkeypatch: pytest.MonkeyPatch) -> N
     assert run_block(line, text) >= 5
 
 
-def _has_publish() -> bool:
-    sub = next(a for a in build_parser()._actions if a.dest == "command")
-    return "publish" in getattr(sub, "choices", {})
-
-
 @pytest.fixture
 def local_appconfig(monkeypatch: pytest.MonkeyPatch) -> Any:
     """``flagkit serve --file examples/release/1-dark.json`` in a thread, on a free port."""
@@ -148,14 +143,5 @@ def test_the_page_exports_what_the_test_sets() -> None:
 
 
 def test_the_release_walks_against_the_local_appconfig(local_appconfig: Any) -> None:
-    if not _has_publish():
-        pytest.skip("`flagkit publish` is built on the release-publish branch; not merged here")
     (line, _, text) = BLOCKS[1]
     assert run_block(line, text) >= 10
-
-
-def test_the_runbook_until_its_first_publish(local_appconfig: Any) -> None:
-    """validate, then diff against what `flagkit serve` deployed: runs with or without publish."""
-    (line, _, text) = BLOCKS[1]
-    before = text.split("\n$ flagkit publish", 1)[0]
-    assert run_block(line, before) == 2

@@ -4,10 +4,12 @@ The demo starts :class:`~flagkit.testing.LocalAppConfigData` (a local AppConfig,
 and AppConfigData, that real boto3 talks to), publishes a checkout flags document with
 ``new-pricing-engine`` off, and starts a real :class:`~flagkit.Flags` client polling it through
 ``AppConfigSource``. Every publish goes through the AWS API, as it would on AWS:
-CreateHostedConfigurationVersion, then StartDeployment; the client reads what AppConfigData
-serves for a feature-flag profile (the data view, or Ion once a flag has variants). A traffic
-thread evaluates the flag for a synthetic population without pause while the demo walks the
-release as a team would: staff -> 5 % -> a customer cohort -> everyone -> kill switch.
+CreateHostedConfigurationVersion, then StartDeployment; from step 2 on through the code of
+``flagkit publish --wait``, on the files of ``examples/release/``, as docs/release.md does. The
+client reads what AppConfigData serves for a feature-flag profile (the data view, or Ion once
+a flag has variants). A traffic thread evaluates the flag for a synthetic population without
+pause while the demo walks the release as a team would: staff -> 5 % -> a customer cohort ->
+everyone -> kill switch.
 
 Each step prints two measurements:
 
@@ -65,12 +67,36 @@ RELEASE_FILES = (
 )
 
 
+def _release_file(name: str) -> Any:
+    from importlib.resources import files
+
+    return files("flagkit._cli").joinpath("release_docs").joinpath(name)
+
+
 def release_document(name: str) -> bytes:
     """One stored document of the release, as shipped in the wheel (``examples/release/`` holds
     byte-identical copies for the runbook, docs/release.md; a test keeps them equal)."""
-    from importlib.resources import files
+    return bytes(_release_file(name).read_bytes())
 
-    return files("flagkit._cli").joinpath("release_docs").joinpath(name).read_bytes()
+
+def publish_step(client: Any, name: str, label: str) -> int:
+    """``flagkit publish FILE --strategy flagkit-instant --wait``, as docs/release.md runs it:
+    the same ``release`` code (validate, CreateHostedConfigurationVersion on
+    LatestVersionNumber, StartDeployment, GetDeployment until COMPLETE); the version number."""
+    from importlib.resources import as_file
+
+    from .release import publish_file, wait_for
+
+    with as_file(_release_file(name)) as path:
+        done = publish_file(client, str(path), APP, ENV, PROFILE, strategy=STRATEGY, label=label)
+    assert done.target is not None and done.deployment is not None and done.version is not None
+    final = wait_for(client, done.target, done.deployment, sleep=time.sleep, interval=0.05)
+    if final["State"] != "COMPLETE":
+        raise RuntimeError(f"{name}: deployment {done.deployment} ended {final['State']}")
+    return done.version
+
+
+STRATEGY = "flagkit-instant"  # LocalAppConfigData's own: everyone at once, no bake
 
 
 @dataclass(frozen=True)
@@ -267,7 +293,10 @@ def _print_summary(say: Callable[[str], None], result: DemoResult) -> None:
 
 def _print_intro(say: Callable[[str], None], url: str, users: int, poll_interval: int) -> None:
     say(f"local AppConfig              {url}  (loopback, no AWS account)")
-    say("publish                      CreateHostedConfigurationVersion + StartDeployment (boto3)")
+    say(
+        "publish                      flagkit publish --wait: CreateHostedConfigurationVersion"
+        " + StartDeployment + GetDeployment (boto3)"
+    )
     say(f"configuration                {APP}/{ENV}/{PROFILE}, flag {FLAG!r}")
     say("documents                    examples/release/*.json (docs/release.md walks them)")
     say(f"poll interval                {poll_interval} s (AWS allows 15 s at the least)")
@@ -324,7 +353,9 @@ def run_demo(
     with LocalAppConfigData(poll_interval=poll_interval) as server:
         _print_intro(say, server.endpoint_url, users, poll_interval)
         first = STEPS[0]
+        # step 1 is `flagkit serve --file 1-dark.json`; then `flagkit publish` for each step
         server.publish(APP, ENV, PROFILE, release_document(first.file), version_label=first.label)
+        control = server.appconfig_client()
         swaps = Swaps()
         clock = DemoClock()
         alarms = StaticAlarms({"checkout-5xx": "OK"}, wall=clock)
@@ -344,9 +375,7 @@ def run_demo(
                     latency = 0.0  # step 1 was loaded at start-up
                     if n > 1:
                         t0 = time.perf_counter()
-                        server.publish(
-                            APP, ENV, PROFILE, release_document(step.file), version_label=step.label
-                        )
+                        publish_step(control, step.file, step.label)
                         at = swaps.wait(step.label, swap_timeout)
                         if at is None:
                             raise RuntimeError(f"{step.label} was not swapped in: {flags.status()}")
@@ -378,9 +407,7 @@ def run_demo(
                     total=TOTAL_STEPS,
                     swap_timeout=swap_timeout,
                 )
-            result.evaluations = traffic.evaluations
-            result.api_calls = [(c.operation, c.status) for c in server.control_calls]
-            result.traffic_errors = traffic.errors
+            _record(result, traffic, server)
         finally:
             flags.close()
     result.elapsed = time.perf_counter() - started

@@ -11,8 +11,8 @@ GetDeployment, GetHostedConfigurationVersion) with boto3's usual credential, reg
 endpoint chain.
 
 Enters: two documents (files or the control plane), optionally ids. Leaves: a report and an exit
-status (0 equal, 1 different, 2 error, like ``diff``). Imports the document and snapshot stages,
-and boto3 only for ``deployed:``.
+status (0 equal, 1 different, 2 error, like ``diff``). Names are resolved and botocore's errors
+translated by ``release`` (shared with ``flagkit publish``); this module makes the reads only.
 """
 
 from __future__ import annotations
@@ -20,11 +20,20 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DEPLOYED", "FlagDiff", "Impact", "compare", "deployed_document", "impact"]
+__all__ = [
+    "DEPLOYED",
+    "FlagDiff",
+    "Impact",
+    "compare",
+    "deployed_document",
+    "impact",
+    "parse_deployed",
+    "render",
+]
 
 DEPLOYED = "deployed:"
 _SPLIT_PCT = re.compile(r"\(split\s[^()]*?pct::(-?[0-9.]+)")
@@ -227,77 +236,36 @@ def parse_deployed(arg: str) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
-def _find(pages: Callable[..., Any], what: str, wanted: str, **kw: Any) -> str:
-    """The ID of the item named (or with the ID) ``wanted`` among every page of a List call."""
-    token: str | None = None
-    while True:
-        page = pages(**kw, **({"NextToken": token} if token else {}))
-        for item in page.get("Items", []):
-            if wanted in (item.get("Id"), item.get("Name")):
-                return str(item["Id"])
-        token = page.get("NextToken")
-        if not token:
-            raise LookupError(f"no {what} named {wanted!r}")
-
-
-def deployed_document(
-    client: Any, application: str, environment: str, profile: str
-) -> tuple[bytes, str, str]:
-    """(content, content type, description) of the version the latest COMPLETE deployment of
-    ``profile`` to ``environment`` deployed.
+def deployed_document(client: Any, target: Any) -> tuple[bytes, str, str]:
+    """(content, content type, where) of the version the latest COMPLETE deployment of the
+    target's profile to its environment deployed. ``target`` is a resolved
+    ``release.Target``; botocore's errors propagate (the caller translates them).
 
     AWS: ListDeployments lists "in descending deployment number order"; its summaries carry no
     profile ID, so GetDeployment tells which profile each COMPLETE one deployed
     (``ConfigurationProfileId``); GetHostedConfigurationVersion reads that version's content.
-    Raises LookupError when there is no such application, environment, profile or deployment.
+    Raises LookupError when the profile has no COMPLETE deployment there.
     """
-    app_id = _find(client.list_applications, "application", application)
-    env_id = _find(client.list_environments, "environment", environment, ApplicationId=app_id)
-    prof_id = _find(
-        client.list_configuration_profiles, "configuration profile", profile, ApplicationId=app_id
-    )
-    token: str | None = None
-    while True:
-        page = client.list_deployments(
-            ApplicationId=app_id, EnvironmentId=env_id, **({"NextToken": token} if token else {})
-        )
+    pages = client.get_paginator("list_deployments").paginate(**target.app_env)
+    for page in pages:
         for summary in page.get("Items", []):
             if summary.get("State") != "COMPLETE":
                 continue
             number = summary["DeploymentNumber"]
-            full = client.get_deployment(
-                ApplicationId=app_id, EnvironmentId=env_id, DeploymentNumber=number
-            )
-            if full.get("ConfigurationProfileId") != prof_id:
+            full = client.get_deployment(**target.app_env, DeploymentNumber=number)
+            if full.get("ConfigurationProfileId") != target.profile_id:
                 continue
             version = int(full["ConfigurationVersion"])
             hosted = client.get_hosted_configuration_version(
-                ApplicationId=app_id, ConfigurationProfileId=prof_id, VersionNumber=version
+                ApplicationId=target.application_id,
+                ConfigurationProfileId=target.profile_id,
+                VersionNumber=version,
             )
             body = hosted["Content"]
             content = body.read() if hasattr(body, "read") else bytes(body)
-            where = f"{application}/{environment}/{profile} deployment {number}, version {version}"
-            return content, hosted.get("ContentType") or "application/json", where
-        token = page.get("NextToken")
-        if not token:
-            raise LookupError(
-                f"no COMPLETE deployment of {profile!r} to {application}/{environment}"
-            )
-
-
-def aws_message(exc: Exception) -> str:
-    """One line for a boto3 failure: the error code, the operation and, for a refusal, the IAM
-    action to grant (``appconfig:<Operation>``, the action named after each API operation)."""
-    response = getattr(exc, "response", None)
-    operation = getattr(exc, "operation_name", None)
-    if isinstance(response, dict) and operation:
-        error = response.get("Error", {})
-        code = str(error.get("Code", "Error"))
-        text = f"{operation}: {code}: {error.get('Message', '')}".rstrip(": ")
-        if code in ("AccessDeniedException", "AccessDenied", "UnauthorizedOperation"):
-            text += f" (the caller needs appconfig:{operation})"
-        return text
-    return str(exc) or type(exc).__name__
+            content_type = hosted.get("ContentType") or "application/json"
+            return content, content_type, f"deployment {number}, version {version}"
+    raise LookupError("no COMPLETE deployment of this profile")
 
 
 # -- the report ----------------------------------------------------------------------------------

@@ -319,31 +319,25 @@ def _diff_side(arg: str, args: argparse.Namespace) -> tuple[Any, str]:
     from flagkit._snapshot import snapshot_from_bytes
     from flagkit._sources.base import content_version
 
-    from .diff import DEPLOYED, aws_message, deployed_document, parse_deployed
+    from .diff import DEPLOYED, deployed_document, parse_deployed
+    from .release import ReleaseError, api_errors, find_target
+    from .release_cmd import make_client
 
     if not arg.startswith(DEPLOYED):
         return load_snapshot(arg, args.user_key, args.at), arg
     try:
-        names = parse_deployed(arg)
+        application, environment, profile = parse_deployed(arg)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    try:
-        import boto3
-        from botocore.exceptions import BotoCoreError, ClientError
-    except ImportError as exc:
-        raise MissingExtraError("aws", "boto3") from exc
-    try:
-        client = boto3.client("appconfig", endpoint_url=args.endpoint_url, region_name=args.region)
-    except ValueError as exc:  # botocore: "Invalid endpoint: ..."
+    try:  # botocore's errors are translated by release.api_errors, as for publish
+        client = make_client(args)
+        target = find_target(client, application, environment, profile)
+        with api_errors():
+            body, content_type, where = deployed_document(client, target)
+    except ReleaseError as exc:  # every failure to read the deployed side is an error: 2
         raise CliError(f"{arg}: {exc}") from exc
-    except BotoCoreError as exc:  # no region, an unknown profile, ...
-        raise CliError(f"{arg}: {aws_message(exc)}") from exc
-    try:
-        body, content_type, where = deployed_document(client, *names)
-    except (BotoCoreError, ClientError) as exc:
-        raise CliError(f"{arg}: {aws_message(exc)}") from exc
     except LookupError as exc:
-        raise CliError(f"{arg}: {exc.args[0]}") from exc
+        raise CliError(f"{arg}: {exc.args[0]} to {application}/{environment}") from exc
     snapshot = snapshot_from_bytes(
         body,
         content_type=content_type,
@@ -351,7 +345,7 @@ def _diff_side(arg: str, args: argparse.Namespace) -> tuple[Any, str]:
         user_key=args.user_key,
         wall=time.time if args.at is None else (lambda: args.at),
     )
-    return snapshot, f"{arg} ({where})"
+    return snapshot, f"{arg} ({application}/{environment}/{profile} {where})"
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -515,8 +509,11 @@ def _diff_args(p: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="for deployed:, the AppConfig endpoint (default: boto3's, e.g. AWS_ENDPOINT_URL)",
     )
+    p.add_argument("--region", metavar="REGION", help="for deployed: (default: boto3's chain)")
     p.add_argument(
-        "--region", metavar="REGION", help="for deployed: (default: boto3's, e.g. AWS_REGION)"
+        "--profile-name",
+        metavar="NAME",
+        help="for deployed:, the AWS credentials profile (default: boto3's chain)",
     )
     p.set_defaults(func=cmd_diff)
 
