@@ -442,7 +442,7 @@ BAD: list[tuple[Callable[[LocalAppConfigData, str], list[str]], int, str]] = [
      "no deployment strategy named or with the ID 'Fast'"),
     (lambda s, f: _app_missing(s), 1, "no application named or with the ID 'nope'"),
     (lambda s, f: ["deployments", "--application", APP, "--environment", ENV,
-                   "--endpoint-url", s.endpoint_url], 2, "region"),
+                   "--endpoint-url", s.endpoint_url], 2, "no AWS region: pass --region"),
     (lambda s, f: ["deployments", *at(s), "--profile-name", "ghost"], 2,
      "no AWS profile named 'ghost'"),
     (lambda s, f: ["deployments", "--application", APP, "--environment", ENV,
