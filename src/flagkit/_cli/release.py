@@ -287,8 +287,8 @@ def publish_file(
     extra: dict[str, Any] = {} if description is None else {"Description": description}
     if label is not None:
         extra["VersionLabel"] = label
-    try:
-        with api_errors():
+    with api_errors():
+        try:
             created = client.create_hosted_configuration_version(
                 ApplicationId=target.application_id,
                 ConfigurationProfileId=target.profile_id,
@@ -297,10 +297,8 @@ def publish_file(
                 LatestVersionNumber=latest,
                 **extra,
             )
-    except ReleaseError as exc:
-        if "ConflictException" not in str(exc):
-            raise
-        raise _lost_race(client, target, latest) from exc
+        except client.exceptions.ConflictException as exc:
+            raise _lost_race(client, target, latest) from exc
     version = int(created["VersionNumber"])
     with api_errors():
         try:

@@ -105,12 +105,14 @@ class Progress:
                 f"({event.get('TriggeredBy', '?')})\n"
             )
         status = self.status(deployment)
+        # plain lines: one per change of state or percentage (not per tick of the countdown)
+        key = f"{deployment['State']} {deployment.get('PercentageComplete')}"
         if self.tty:
             self.out.write(f"\r\033[K{status}")
             self.drawn = True
-        elif status != self.last_status:
+        elif key != self.last_status:
             self.out.write(status + "\n")
-        self.last_status = status
+        self.last_status = key
         self.out.flush()
 
     def status(self, deployment: dict[str, Any]) -> str:
