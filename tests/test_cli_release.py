@@ -145,6 +145,7 @@ def test_publish_wait_follows_the_deployment_to_complete(
     assert "strategy AppConfig.Linear50PercentEvery30Seconds" in out
     assert "deployment #2 DEPLOYING    50.0%" in out
     assert "deployment #2 BAKING      100.0%  bake: 1m 00s left" in out
+    assert "0m 30s left" not in out  # a plain line per state or percentage, not per tick
     assert "DEPLOYMENT_COMPLETED" in out and "deployment #2 COMPLETE" in out
     assert served(server) == {"checkout": {"enabled": True, "v": "v2"}}
     finished = deployment(server, 2)
@@ -442,7 +443,7 @@ BAD: list[tuple[Callable[[LocalAppConfigData, str], list[str]], int, str]] = [
      "no deployment strategy named or with the ID 'Fast'"),
     (lambda s, f: _app_missing(s), 1, "no application named or with the ID 'nope'"),
     (lambda s, f: ["deployments", "--application", APP, "--environment", ENV,
-                   "--endpoint-url", s.endpoint_url], 2, "region"),
+                   "--endpoint-url", s.endpoint_url], 2, "no AWS region: pass --region"),
     (lambda s, f: ["deployments", *at(s), "--profile-name", "ghost"], 2,
      "no AWS profile named 'ghost'"),
     (lambda s, f: ["deployments", "--application", APP, "--environment", ENV,

@@ -34,6 +34,7 @@ from typing import Any
 __all__ = [
     "ACTIVE",
     "DEFAULT_STRATEGY",
+    "NO_REGION",
     "TERMINAL",
     "Published",
     "ReleaseError",
@@ -49,6 +50,7 @@ __all__ = [
 ]
 
 DEFAULT_STRATEGY = "AppConfig.AllAtOnce"
+NO_REGION = "no AWS region: pass --region, or set AWS_DEFAULT_REGION or region in ~/.aws/config"
 # The model's DeploymentState: these three do not change any more.
 TERMINAL = frozenset({"COMPLETE", "ROLLED_BACK", "REVERTED"})
 ACTIVE = frozenset({"DEPLOYING", "BAKING", "VALIDATING", "ROLLING_BACK"})
@@ -99,7 +101,7 @@ def api_errors() -> Iterator[None]:
             ) from exc
         raise ReleaseError(f"{exc.operation_name}: {code}: {message}") from exc
     except NoRegionError as exc:
-        raise ReleaseError("no AWS region: pass --region or set AWS_REGION", 2) from exc
+        raise ReleaseError(NO_REGION, 2) from exc
     except NoCredentialsError as exc:
         raise ReleaseError(
             "no AWS credentials: set AWS_PROFILE (or --profile-name), or the "
@@ -265,8 +267,12 @@ def publish_file(
     """
     body, content_type = validate_file(file)
     if dry_run:
-        chosen = strategy or "the environment's last strategy, or " + DEFAULT_STRATEGY
-        return Published(None, None, None, strategy, f"strategy: {chosen}")
+        chosen = (
+            f"strategy {strategy}"
+            if strategy
+            else f"strategy of the environment's last deployment (else {DEFAULT_STRATEGY})"
+        )
+        return Published(None, None, None, strategy, chosen)
     target = find_target(client, application, environment, profile)
     if target.profile_type == "AWS.AppConfig.FeatureFlags" and not (
         content_type == "application/json" and _is_stored(body)
@@ -281,8 +287,8 @@ def publish_file(
     extra: dict[str, Any] = {} if description is None else {"Description": description}
     if label is not None:
         extra["VersionLabel"] = label
-    try:
-        with api_errors():
+    with api_errors():
+        try:
             created = client.create_hosted_configuration_version(
                 ApplicationId=target.application_id,
                 ConfigurationProfileId=target.profile_id,
@@ -291,10 +297,8 @@ def publish_file(
                 LatestVersionNumber=latest,
                 **extra,
             )
-    except ReleaseError as exc:
-        if "ConflictException" not in str(exc):
-            raise
-        raise _lost_race(client, target, latest) from exc
+        except client.exceptions.ConflictException as exc:
+            raise _lost_race(client, target, latest) from exc
     version = int(created["VersionNumber"])
     with api_errors():
         try:

@@ -20,6 +20,7 @@ from flagkit._exceptions import MissingExtraError
 
 from .release import (
     ACTIVE,
+    NO_REGION,
     ReleaseError,
     Target,
     alarm_that_fired,
@@ -59,16 +60,17 @@ def make_client(args: argparse.Namespace) -> Any:
         boto3 = importlib.import_module("boto3")  # an optional extra, without type information
     except ImportError as exc:
         raise MissingExtraError("aws", "boto3") from exc
-    from botocore.exceptions import BotoCoreError, ProfileNotFound
+    from botocore.exceptions import BotoCoreError, NoRegionError, ProfileNotFound
 
     try:
         session = boto3.Session(profile_name=args.profile_name, region_name=args.region)
         return session.client("appconfig", endpoint_url=args.endpoint_url)
     except ProfileNotFound as exc:
         raise ReleaseError(f"no AWS profile named {args.profile_name!r} ({exc})", 2) from exc
-    except BotoCoreError as exc:  # NoRegionError, a malformed endpoint URL, ...
-        hint = "; pass --region or set AWS_REGION" if "region" in str(exc).lower() else ""
-        raise ReleaseError(f"cannot make an AppConfig client: {exc}{hint}", 2) from exc
+    except NoRegionError as exc:
+        raise ReleaseError(NO_REGION, 2) from exc
+    except BotoCoreError as exc:  # a malformed endpoint URL, ...
+        raise ReleaseError(f"cannot make an AppConfig client: {exc}", 2) from exc
     except ValueError as exc:  # botocore refuses a malformed --endpoint-url with ValueError
         raise ReleaseError(f"--endpoint-url: {exc}", 2) from exc
 
@@ -103,12 +105,14 @@ class Progress:
                 f"({event.get('TriggeredBy', '?')})\n"
             )
         status = self.status(deployment)
+        # plain lines: one per change of state or percentage (not per tick of the countdown)
+        key = f"{deployment['State']} {deployment.get('PercentageComplete')}"
         if self.tty:
             self.out.write(f"\r\033[K{status}")
             self.drawn = True
-        elif status != self.last_status:
+        elif key != self.last_status:
             self.out.write(status + "\n")
-        self.last_status = status
+        self.last_status = key
         self.out.flush()
 
     def status(self, deployment: dict[str, Any]) -> str:
