@@ -103,6 +103,22 @@ def test_every_publish_goes_through_the_appconfig_api(demo: tuple[DemoResult, st
     assert all(status is not None and status < 300 for _, status in result.api_calls)
 
 
+def test_release_steps_are_published_by_flagkit_publish(demo: tuple[DemoResult, str]) -> None:
+    """Steps 2-6 go through ``flagkit publish --wait``'s code: it reads the latest hosted version
+    (for LatestVersionNumber) before each create, and follows each deployment with GetDeployment."""
+    result, _ = demo
+    ops = [op for op, _ in result.api_calls]
+    publish = [
+        "ListHostedConfigurationVersions",  # the latest version, for LatestVersionNumber
+        "ListDeploymentStrategies",  # --strategy flagkit-instant, by name
+        "CreateHostedConfigurationVersion",
+        "StartDeployment",
+        "GetDeployment",  # --wait
+    ]
+    runs = sum(1 for i in range(len(ops)) if ops[i : i + len(publish)] == publish)
+    assert runs == len(STEPS) - 1
+
+
 def test_population_is_deterministic() -> None:
     assert population(50) == population(50)
     assert sum(1 for _, a in population(1000) if a["email"].endswith("@shop.example")) == 5

@@ -4,10 +4,12 @@ The demo starts :class:`~flagkit.testing.LocalAppConfigData` (a local AppConfig,
 and AppConfigData, that real boto3 talks to), publishes a checkout flags document with
 ``new-pricing-engine`` off, and starts a real :class:`~flagkit.Flags` client polling it through
 ``AppConfigSource``. Every publish goes through the AWS API, as it would on AWS:
-CreateHostedConfigurationVersion, then StartDeployment; the client reads what AppConfigData
-serves for a feature-flag profile (the data view, or Ion once a flag has variants). A traffic
-thread evaluates the flag for a synthetic population without pause while the demo walks the
-release as a team would: staff -> 5 % -> a customer cohort -> everyone -> kill switch.
+CreateHostedConfigurationVersion, then StartDeployment; from step 2 on through the code of
+``flagkit publish --wait``, on the files of ``examples/release/``, as docs/release.md does. The
+client reads what AppConfigData serves for a feature-flag profile (the data view, or Ion once
+a flag has variants). A traffic thread evaluates the flag for a synthetic population without
+pause while the demo walks the release as a team would: staff -> 5 % -> a customer cohort ->
+everyone -> kill switch.
 
 Each step prints two measurements:
 
@@ -55,24 +57,46 @@ _COHORT_RULE = (
 )
 
 
-def _document(value: dict[str, Any]) -> dict[str, Any]:
-    """The checkout profile's stored document with ``new-pricing-engine`` set to ``value``."""
-    return {
-        "version": "1",
-        "flags": {
-            FLAG: {"name": "New pricing engine", "description": "Prices from pricing-v2"},
-            "express-checkout": {"name": "Express checkout"},
-        },
-        "values": {FLAG: value, "express-checkout": {"enabled": True}},
-    }
+RELEASE_FILES = (
+    "1-dark.json",
+    "2-staff.json",
+    "3-canary-5.json",
+    "4-cohort.json",
+    "5-everyone.json",
+    "6-kill-switch.json",
+)
 
 
-def _variants(*rules: tuple[str, str]) -> dict[str, Any]:
-    variants: list[dict[str, Any]] = [
-        {"name": name, "enabled": True, "rule": rule} for name, rule in rules
-    ]
-    variants.append({"name": "off", "enabled": False})
-    return {"_variants": variants}
+def _release_file(name: str) -> Any:
+    from importlib.resources import files
+
+    return files("flagkit._cli").joinpath("release_docs").joinpath(name)
+
+
+def release_document(name: str) -> bytes:
+    """One stored document of the release, as shipped in the wheel (``examples/release/`` holds
+    byte-identical copies for the runbook, docs/release.md; a test keeps them equal)."""
+    return bytes(_release_file(name).read_bytes())
+
+
+def publish_step(client: Any, name: str, label: str) -> int:
+    """``flagkit publish FILE --strategy flagkit-instant --wait``, as docs/release.md runs it:
+    the same ``release`` code (validate, CreateHostedConfigurationVersion on
+    LatestVersionNumber, StartDeployment, GetDeployment until COMPLETE); the version number."""
+    from importlib.resources import as_file
+
+    from .release import publish_file, wait_for
+
+    with as_file(_release_file(name)) as path:
+        done = publish_file(client, str(path), APP, ENV, PROFILE, strategy=STRATEGY, label=label)
+    assert done.target is not None and done.deployment is not None and done.version is not None
+    final = wait_for(client, done.target, done.deployment, sleep=time.sleep, interval=0.05)
+    if final["State"] != "COMPLETE":
+        raise RuntimeError(f"{name}: deployment {done.deployment} ended {final['State']}")
+    return done.version
+
+
+STRATEGY = "flagkit-instant"  # LocalAppConfigData's own: everyone at once, no bake
 
 
 @dataclass(frozen=True)
@@ -83,7 +107,7 @@ class Step:
     title: str
     why: str
     rule: str
-    document: dict[str, Any]
+    file: str  # in release_docs/ and examples/release/
     target: Callable[[list[User]], float]  # the share the rule was written to reach
     grows: bool  # a rollout step: nobody who had the new engine may lose it
 
@@ -114,7 +138,7 @@ STEPS: tuple[Step, ...] = (
         "Deploy: the new engine ships dark",
         "pricing-v2 is in every process, behind the flag; nobody gets it yet",
         '{"enabled": false}',
-        _document({"enabled": False}),
+        RELEASE_FILES[0],
         lambda users: 0.0,
         grows=True,
     ),
@@ -123,7 +147,7 @@ STEPS: tuple[Step, ...] = (
         "Release to staff",
         "employees try it on real checkouts first",
         _STAFF_RULE,
-        _document(_variants(("staff", _STAFF_RULE))),
+        RELEASE_FILES[1],
         lambda users: _share(users, _is_staff),
         grows=True,
     ),
@@ -132,7 +156,7 @@ STEPS: tuple[Step, ...] = (
         f"Canary: {CANARY_PCT} % of customers",
         "a sticky hash of $userId picks the same 5 % in every process",
         _CANARY_RULE,
-        _document(_variants(("staff", _STAFF_RULE), ("canary", _CANARY_RULE))),
+        RELEASE_FILES[2],
         lambda users: _union(_share(users, _is_staff), CANARY_PCT / 100),
         grows=True,
     ),
@@ -141,9 +165,7 @@ STEPS: tuple[Step, ...] = (
         "Cohort: pro plan, Ireland and New Zealand",
         "widen to customers chosen by attributes",
         _COHORT_RULE,
-        _document(
-            _variants(("staff", _STAFF_RULE), ("canary", _CANARY_RULE), ("cohort", _COHORT_RULE))
-        ),
+        RELEASE_FILES[3],
         lambda users: _union(_share(users, _is_staff), CANARY_PCT / 100, _share(users, _in_cohort)),
         grows=True,
     ),
@@ -152,7 +174,7 @@ STEPS: tuple[Step, ...] = (
         "Release to everyone",
         "the flag is on for all; the old engine can be deleted next sprint",
         '{"enabled": true}',
-        _document({"enabled": True}),
+        RELEASE_FILES[4],
         lambda users: 1.0,
         grows=True,
     ),
@@ -161,7 +183,7 @@ STEPS: tuple[Step, ...] = (
         "Kill switch",
         "an incident: turn it off everywhere without a deploy",
         '{"enabled": false}',
-        _document({"enabled": False}),
+        RELEASE_FILES[5],
         lambda users: 0.0,
         grows=False,
     ),
@@ -271,8 +293,12 @@ def _print_summary(say: Callable[[str], None], result: DemoResult) -> None:
 
 def _print_intro(say: Callable[[str], None], url: str, users: int, poll_interval: int) -> None:
     say(f"local AppConfig              {url}  (loopback, no AWS account)")
-    say("publish                      CreateHostedConfigurationVersion + StartDeployment (boto3)")
+    say(
+        "publish                      flagkit publish --wait: CreateHostedConfigurationVersion"
+        " + StartDeployment + GetDeployment (boto3)"
+    )
     say(f"configuration                {APP}/{ENV}/{PROFILE}, flag {FLAG!r}")
+    say("documents                    examples/release/*.json (docs/release.md walks them)")
     say(f"poll interval                {poll_interval} s (AWS allows 15 s at the least)")
     say(
         f"traffic                      {users:,} users (1 in 200 staff, ~12 % pro plan),"
@@ -327,7 +353,9 @@ def run_demo(
     with LocalAppConfigData(poll_interval=poll_interval) as server:
         _print_intro(say, server.endpoint_url, users, poll_interval)
         first = STEPS[0]
-        server.publish(APP, ENV, PROFILE, first.document, version_label=first.label)
+        # step 1 is `flagkit serve --file 1-dark.json`; then `flagkit publish` for each step
+        server.publish(APP, ENV, PROFILE, release_document(first.file), version_label=first.label)
+        control = server.appconfig_client()
         swaps = Swaps()
         clock = DemoClock()
         alarms = StaticAlarms({"checkout-5xx": "OK"}, wall=clock)
@@ -347,7 +375,7 @@ def run_demo(
                     latency = 0.0  # step 1 was loaded at start-up
                     if n > 1:
                         t0 = time.perf_counter()
-                        server.publish(APP, ENV, PROFILE, step.document, version_label=step.label)
+                        publish_step(control, step.file, step.label)
                         at = swaps.wait(step.label, swap_timeout)
                         if at is None:
                             raise RuntimeError(f"{step.label} was not swapped in: {flags.status()}")
@@ -379,9 +407,7 @@ def run_demo(
                     total=TOTAL_STEPS,
                     swap_timeout=swap_timeout,
                 )
-            result.evaluations = traffic.evaluations
-            result.api_calls = [(c.operation, c.status) for c in server.control_calls]
-            result.traffic_errors = traffic.errors
+            _record(result, traffic, server)
         finally:
             flags.close()
     result.elapsed = time.perf_counter() - started

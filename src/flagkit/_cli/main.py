@@ -4,9 +4,13 @@
     flagkit eval FILE FLAG --user ID --attr k=v  what would this user get?
     flagkit explain FILE FLAG --user ID ...      ... and why: each rule, each split's bucket
     flagkit coverage FILE FLAG --ids FILE        which share of real ids gets each variant
+    flagkit diff OLD NEW [--ids FILE]            what a change does, before it ships
     flagkit schema                               JSON Schema (draft 4) of accepted documents
     flagkit serve --file flags.json              a local AppConfig serving it to your app
     flagkit demo                                 a release walked end to end, on loopback
+    flagkit publish FILE --application A ...     validate, create a version, deploy (--wait)
+    flagkit deployments --application A ...      an environment's deployments, with state
+    flagkit stop --application A ...             StopDeployment (roll back, or --revert)
 
 Exit status: 0 success; 1 the document was refused, the flag is missing or evaluation
 returned an error; 2 a usage problem (bad arguments, unreadable file, missing extra).
@@ -308,6 +312,67 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     return OK
 
 
+def _diff_side(arg: str, args: argparse.Namespace) -> tuple[Any, str]:
+    """A compiled snapshot of one side of ``diff`` and its name: a file or ``deployed:...``."""
+    import time
+
+    from flagkit._snapshot import snapshot_from_bytes
+    from flagkit._sources.base import content_version
+
+    from .diff import DEPLOYED, deployed_document, parse_deployed
+    from .release import ReleaseError, api_errors, find_target
+    from .release_cmd import make_client
+
+    if not arg.startswith(DEPLOYED):
+        return load_snapshot(arg, args.user_key, args.at), arg
+    try:
+        application, environment, profile = parse_deployed(arg)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    try:  # botocore's errors are translated by release.api_errors, as for publish
+        client = make_client(args)
+        target = find_target(client, application, environment, profile)
+        with api_errors():
+            body, content_type, where = deployed_document(client, target)
+    except ReleaseError as exc:  # every failure to read the deployed side is an error: 2
+        raise CliError(f"{arg}: {exc}") from exc
+    except LookupError as exc:
+        raise CliError(f"{arg}: {exc.args[0]} to {application}/{environment}") from exc
+    snapshot = snapshot_from_bytes(
+        body,
+        content_type=content_type,
+        version=content_version(body),
+        user_key=args.user_key,
+        wall=time.time if args.at is None else (lambda: args.at),
+    )
+    return snapshot, f"{arg} ({application}/{environment}/{profile} {where})"
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .diff import compare, impact, render
+
+    snapshots = []
+    for arg in (args.old, args.new):
+        try:
+            snapshots.append(_diff_side(arg, args))
+        except DocumentError as exc:  # like diff(1): trouble is 2, "different" is 1
+            print(describe_error(exc, arg), file=sys.stderr)
+            return USAGE
+    (old, old_name), (new, new_name) = snapshots
+    ids = read_ids(args.ids, args.user_key) if args.ids else None
+    if ids is not None and not ids:
+        raise CliError(f"{args.ids}: no ids")
+    diffs = compare(old, new)
+    if ids is not None:
+        for d in diffs:
+            d.impact = impact(old, new, d.key, ids)
+    if args.json:
+        print(json.dumps({"old": old_name, "new": new_name, "flags": [d.as_dict() for d in diffs]}))
+    else:
+        print(render(diffs, old_name, new_name, args.ids))
+    return REFUSED if diffs else OK
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from .schema import document_schema
 
@@ -347,6 +412,50 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return OK
 
 
+def _release(name: str) -> Callable[[argparse.Namespace], int]:
+    """publish, deployments, stop: run ``release_cmd.cmd_<name>``, imported on first use."""
+
+    def run(args: argparse.Namespace) -> int:
+        from . import release_cmd
+
+        code: int = getattr(release_cmd, f"cmd_{name}")(args, args.runtime)
+        return code
+
+    return run
+
+
+def _positive(text: str) -> int:
+    """argparse type: a whole number, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def _aws_args(p: argparse.ArgumentParser, *, profile: bool) -> None:
+    """Where the application lives, and how to reach it (boto3's chain unless overridden)."""
+    p.add_argument("--application", required=True, metavar="A", help="application name or ID")
+    p.add_argument("--environment", required=True, metavar="E", help="environment name or ID")
+    if profile:
+        p.add_argument(
+            "--profile", required=True, metavar="P", help="configuration profile name or ID"
+        )
+    p.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help="AppConfig endpoint (default: AWS's; e.g. a local AppConfig on 127.0.0.1)",
+    )
+    p.add_argument("--region", metavar="REGION", help="AWS region (default: boto3's chain)")
+    p.add_argument(
+        "--profile-name",
+        metavar="NAME",
+        help="AWS credentials profile (default: boto3's chain, e.g. AWS_PROFILE)",
+    )
+
+
 # -- the parser ----------------------------------------------------------------------------------
 
 
@@ -372,6 +481,41 @@ def _context_args(p: argparse.ArgumentParser) -> None:
         metavar="K=V",
         help="a context attribute; K=V for a string, K:=JSON for a typed value (repeatable)",
     )
+
+
+_DIFF_SUMMARY = (
+    "what a change does before it ships: flags added, removed, switched, variants, rules, "
+    "splits, ramps, alarms; with --ids, who gains and who loses the feature "
+    "(exit 0 equal, 1 different, 2 error)"
+)
+
+
+def _diff_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "old",
+        metavar="OLD",
+        help=_FILE_HELP + "; or deployed:APP/ENV/PROFILE, the version the latest COMPLETE "
+        "deployment deployed (read with boto3)",
+    )
+    p.add_argument("new", metavar="NEW", help=_FILE_HELP)
+    p.add_argument(
+        "--ids",
+        metavar="FILE",
+        help="ids as for coverage: count, per flag, who gains and loses it, and variant moves",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help="for deployed:, the AppConfig endpoint (default: boto3's, e.g. AWS_ENDPOINT_URL)",
+    )
+    p.add_argument("--region", metavar="REGION", help="for deployed: (default: boto3's chain)")
+    p.add_argument(
+        "--profile-name",
+        metavar="NAME",
+        help="for deployed:, the AWS credentials profile (default: boto3's chain)",
+    )
+    p.set_defaults(func=cmd_diff)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -463,6 +607,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_coverage)
 
+    _diff_args(
+        command(
+            "diff",
+            _DIFF_SUMMARY,
+            "flagkit diff examples/release/2-staff.json examples/release/3-canary-5.json "
+            "--ids users.txt",
+        )
+    )
+
     p = command(
         "schema",
         "print a JSON Schema (draft 4) of accepted documents",
@@ -510,12 +663,72 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--users", type=int, default=20_000, help="population size (default 20000)")
     p.add_argument("--poll-interval", type=int, default=1, help="seconds (default 1)")
     p.set_defaults(func=cmd_demo)
+    _release_commands(command)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+def _release_commands(command: Callable[[str, str, str], argparse.ArgumentParser]) -> None:
+    """publish, deployments, stop: the AppConfig control plane (release_cmd.py)."""
+    p = command(
+        "publish",
+        "validate a document, create a hosted version on the latest, deploy it",
+        "flagkit publish flags.json --application shop --environment prod --profile flags "
+        "--strategy AppConfig.Canary10Percent20Minutes --wait",
+    )
+    p.add_argument("file", metavar="FILE", help=_FILE_HELP)
+    _aws_args(p, profile=True)
+    p.add_argument(
+        "--strategy",
+        metavar="NAME|ID",
+        help="deployment strategy (default: the one the environment's last deployment used, "
+        "else AppConfig.AllAtOnce)",
+    )
+    p.add_argument("--description", metavar="TEXT", help="for the version and the deployment")
+    p.add_argument("--label", metavar="LABEL", help="VersionLabel of the hosted version")
+    p.add_argument(
+        "--wait", action="store_true", help="follow the deployment; exit 1 if it rolls back"
+    )
+    p.add_argument("--dry-run", action="store_true", help="validate only; send nothing")
+    p.set_defaults(func=_release("publish"))
+
+    p = command(
+        "deployments",
+        "list an environment's deployments, newest first, with their state",
+        "flagkit deployments --application shop --environment prod",
+    )
+    _aws_args(p, profile=False)
+    p.add_argument("--limit", type=_positive, default=20, help="how many (default 20)")
+    p.add_argument("--json", action="store_true", help="print the DeploymentSummary list")
+    p.set_defaults(func=_release("deployments"))
+
+    p = command(
+        "stop",
+        "stop a deployment in progress (it rolls back), or revert a complete one",
+        "flagkit stop --application shop --environment prod",
+    )
+    _aws_args(p, profile=False)
+    p.add_argument(
+        "number",
+        metavar="NUMBER",
+        type=_positive,
+        nargs="?",
+        help="the deployment number (default: the one in progress)",
+    )
+    p.add_argument(
+        "--revert", action="store_true", help="AllowRevert: revert a COMPLETE deployment"
+    )
+    p.set_defaults(func=_release("stop"))
+
+
+def main(argv: Sequence[str] | None = None, *, runtime: Any = None) -> int:
+    """Run the command line; returns the exit status.
+
+    ``runtime`` (a ``release_cmd.Runtime``) injects sleep, clock and prompt into publish --wait.
+    """
+    from .release import ReleaseError
+
     args = build_parser().parse_args(argv)
+    args.runtime = runtime
     where = getattr(args, "file", None) or "document"
     try:
         code: int = args.func(args)
@@ -525,6 +738,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NoSuchFlag as exc:
         print(f"flagkit: {exc}", file=sys.stderr)
         return REFUSED
+    except ReleaseError as exc:
+        prefix = "flagkit: error:" if exc.status == USAGE else "flagkit:"
+        print(f"{prefix} {exc}", file=sys.stderr)
+        return exc.status
     except (CliError, MissingExtraError) as exc:
         print(f"flagkit: error: {exc}", file=sys.stderr)
         return USAGE
