@@ -25,8 +25,12 @@ def seed_of(seed: str) -> int:
 
 
 def bucket(value: str, seed: str) -> int:
-    """The bucket (0..99_999) of ``value`` under ``seed``."""
-    h = mmh3.hash(value.encode("utf-8"), seed_of(seed), signed=False)
+    """The bucket (0..99_999) of ``value`` under ``seed``.
+
+    A lone surrogate (only a Python ``str`` can hold one) is encoded on its own as its 3-byte
+    form, as the ``split`` closure encodes it, so this never raises and always agrees with it.
+    """
+    h = mmh3.hash(value.encode("utf-8", "surrogatepass"), seed_of(seed), signed=False)
     return (h * BUCKETS) >> 32
 
 
