@@ -351,6 +351,7 @@ class AppConfigSource:
         if deadline is not None:
             deadline.forget()
         self._token = None
+        self._rng = random.Random()  # noqa: S311 - the parent's stream would retry in lock-step
         closed = self._closed.is_set()
         self._closed = threading.Event()
         if closed:
