@@ -144,3 +144,64 @@ def test_an_injected_generator_is_kept_in_forked_children() -> None:
         assert draws == [[expected.random() for _ in range(3)]] * 3
     finally:
         poller.close()
+
+
+# -- a fork while the poller thread imports boto3 (found measuring shutdown, issue 17.2) -------
+
+MID_IMPORT = r"""
+import os, signal, socket, sys, threading
+import flagkit
+
+importing, forked, parent = threading.Event(), threading.Event(), os.getpid()
+
+
+class Holding:
+    # Holds a poller thread inside boto3's import (its module lock taken) until the fork.
+    def find_spec(self, name, path=None, target=None):
+        if (
+            name == "boto3.session"
+            and os.getpid() == parent
+            and threading.current_thread() is not threading.main_thread()
+        ):
+            importing.set()
+            forked.wait(10)
+        return None
+
+
+sys.meta_path.insert(0, Holding())
+os.environ["AWS_ACCESS_KEY_ID"] = os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
+with socket.create_server(("127.0.0.1", 0)) as hang:  # accepts and never answers
+    source = flagkit.AppConfigSource(
+        "shop", "prod", "flags", region_name="us-east-1",
+        endpoint_url=f"http://127.0.0.1:{hang.getsockname()[1]}",
+    )
+    flags = flagkit.Flags(source, wait=0)
+    importing.wait(2)  # the fixed code imported boto3 in this thread: nothing to wait for
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(10)  # a child stuck on boto3's import lock ends here (SIGALRM)
+        import boto3  # what the child's poller does first
+        flags.close(timeout=5)  # ends a fetch hung on its socket at once
+        poller = flags._poller._thread
+        os._exit(3 if boto3.client is None or poller is None or poller.is_alive() else 0)
+    forked.set()
+    _, status = os.waitpid(pid, 0)
+    flags.close()
+    print(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_child_forked_while_boto3_is_imported_polls_and_closes() -> None:
+    """A fork just after ``Flags(AppConfigSource(...))`` (gunicorn --preload) must not catch the
+    poller thread importing boto3: the child would inherit that import lock held for ever, never
+    fetch, and block in ``close()`` for its whole timeout. Before, about half such forks did; here the
+    import is held until the fork, so the old code fails every time."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-c", MID_IMPORT], check=False, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    # -14: the child hung importing boto3 (the lock its dead parent thread held) until SIGALRM
+    assert run.stdout.split()[-1] == "0", run.stdout
