@@ -245,11 +245,13 @@ def test_children_forked_under_load_evaluate_swap_and_exit() -> None:
     Exposures, the poller swaps without pause and the rollout thread polls the guard; every
     child evaluates, swaps and exits within the bound (a hung child is killed and counted)."""
     ctx = multiprocessing.get_context("fork")
-    swapped = threading.Event()
+    swapped, parent = threading.Event(), os.getpid()
     flags = Flags(
         Alternating(guarded_document),  # poll_after 0: the poller swaps back to back
         guard=AlarmGuard(StaticAlarms({ALARM: "OK"}), interval=0.01),
-        on_change=lambda old, new: swapped.set(),
+        # the parent's event only: fork() may copy its lock held by this very listener, and a
+        # child's poller calling set() on it would then wait for ever, holding the fetch lock
+        on_change=lambda old, new: os.getpid() == parent and swapped.set(),
     )
     counters = EvaluationCounters()
     exposures = Exposures(lambda batch: None)

@@ -14,6 +14,10 @@ Fork safety: the poller registers with ``_fork.after_fork_in_child`` (one proces
 hook, holding it weakly). The child keeps the inherited snapshot, gets fresh locks and events,
 asks the source to drop per-process state (AppConfigData tokens belong to the parent) and
 starts its own thread if the parent had one, once every flagkit lock in the child is fresh.
+The child also draws a new random stream (the parent's would give every worker the same jitter
+and backoff) and, holding the parent's flags, makes its first poll at a random point within the
+interval: jitter alone takes hundreds of intervals to spread workers forked together (issue 17,
+``benchmarks/fleet_spread.py``).
 """
 
 from __future__ import annotations
@@ -144,6 +148,8 @@ class Poller:
         self._clock = clock
         self._wall = wall
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._own_rng = rng is None  # a generator a test injected is kept across fork
+        self._period = self.polling.interval  # the interval last in effect, before jitter
         self._name = name
         self._state = "new"
         self._counters = _Counters()
@@ -158,7 +164,7 @@ class Poller:
         self._wake = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
-        self._next_due = 0.0  # monotonic: when the next poll is due, whoever polled last
+        self._next_due = -math.inf  # monotonic: when the next poll is due, whoever polled last
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -224,14 +230,24 @@ class Poller:
         reset = getattr(self.source, "reset_after_fork", None)
         if callable(reset):
             reset()
+        if self._own_rng:
+            # Random() seeds itself from os.urandom: without this every forked worker would
+            # draw the parent's sequence, the same jitter and backoff, and poll in lock-step
+            self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
         if not was_running:
             return None
+        if self._counters.version is not None:
+            # The inherited flags serve now, so the first poll can wait: at a uniform point in
+            # the interval, workers forked together are spread at once (jitter of 10 % per
+            # poll needs hundreds of intervals). Without flags, poll at once: they are needed.
+            self._next_due = self._clock() + self._rng.uniform(0.0, self._period)
         self._state = "new"
         return self.start  # after every lock is fresh: the thread publishes into the client
 
     # -- the loop -------------------------------------------------------------------------
 
     def _run(self) -> None:
+        self._sleep_until_due()  # at once, except in a forked child (its random first poll)
         while not self._stop.is_set():
             delay = self.poll_once()
             if delay is None or self._publish_ref() is None:
@@ -317,6 +333,7 @@ class Poller:
         if not math.isfinite(interval):  # advice no clock can wait for: the local setting
             interval = self.polling.interval
         interval = min(interval, MAX_WAIT) if interval > 0 else 0.0
+        self._period = interval
         return interval * (1.0 + self._rng.random() * self.polling.jitter)
 
     def _failed(self, exc: BaseException, *, retry_after: float | None) -> float:

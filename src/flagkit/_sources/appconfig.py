@@ -71,6 +71,16 @@ class _TokenRefused(RetryableSourceError):
     """The service refused the token itself: the session is over, a new one may succeed."""
 
 
+def _import_boto3() -> tuple[Any, Any]:
+    """boto3 and botocore's ``Config``, or the exact ``pip install`` to run."""
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError as exc:  # pragma: no cover - boto3 is the [aws] extra
+        raise MissingExtraError("aws", "boto3") from exc
+    return boto3, Config
+
+
 class AppConfigSource:
     """Polls one AppConfig configuration profile through AppConfigData.
 
@@ -131,6 +141,12 @@ class AppConfigSource:
         self.environment = environment
         self.profile = profile
         self._given_client = client
+        if client is None:
+            # Import boto3 here, in the constructing thread, not lazily in the poller's: a
+            # process forked while that thread is importing it (gunicorn --preload forking just
+            # after Flags()) inherits the module's import lock held for ever, so the child's
+            # poller never fetches and its close() waits out its timeout (issue 17).
+            _import_boto3()
         self._session = session
         self._endpoint_url = endpoint_url
         self._region_name = region_name
@@ -159,11 +175,7 @@ class AppConfigSource:
     # -- the client -----------------------------------------------------------------------
 
     def _make_client(self) -> Any:
-        try:
-            import boto3
-            from botocore.config import Config
-        except ImportError as exc:  # pragma: no cover - boto3 is the [aws] extra
-            raise MissingExtraError("aws", "boto3") from exc
+        boto3, Config = _import_boto3()  # noqa: N806 - a class
         config = Config(
             connect_timeout=self._timeouts[0],
             read_timeout=self._timeouts[1],
@@ -351,6 +363,7 @@ class AppConfigSource:
         if deadline is not None:
             deadline.forget()
         self._token = None
+        self._rng = random.Random()  # noqa: S311 - the parent's stream would retry in lock-step
         closed = self._closed.is_set()
         self._closed = threading.Event()
         if closed:
