@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from flagkit._cli.main import main, parse_attrs
+from flagkit._cli.inputs import parse_attrs
+from flagkit._cli.main import main
 from flagkit._cli.schema import document_schema
 from flagkit._rules.bucketing import bucket
 from test_document import AWS_DATA_VIEW_RULES, AWS_RULES

@@ -19,370 +19,35 @@ returned an error; 2 a usage problem (bad arguments, unreadable file, missing ex
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, NoReturn
 
 from flagkit import __version__
-from flagkit._document.limits import MAX_FLAG_COST
 from flagkit._exceptions import DocumentError, MissingExtraError
 
+from .documents import (
+    cmd_coverage,
+    cmd_diff,
+    cmd_eval,
+    cmd_explain,
+    cmd_schema,
+    cmd_validate,
+)
+from .inputs import (
+    OK,
+    REFUSED,
+    USAGE,
+    CliError,
+    NoSuchFlag,
+    parse_at,
+    port_number,
+    positive_int,
+    seconds_type,
+)
 from .report import describe_error
 
 __all__ = ["main"]
-
-OK, REFUSED, USAGE = 0, 1, 2
-
-
-class CliError(Exception):
-    """A usage problem: printed as ``flagkit: error: ...`` with exit status 2."""
-
-
-class NoSuchFlag(Exception):
-    """The document has no such flag: exit status 1, like a refused document."""
-
-
-# -- shared helpers ------------------------------------------------------------------------------
-
-
-def content_type_for(path: Path) -> str:
-    return "application/ion" if path.suffix.lower() == ".ion" else "application/json"
-
-
-def read_bytes(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise CliError(f"cannot read {path!r}: {exc.strerror}") from exc
-
-
-def load_snapshot(path: str, user_key: str, at: float | None = None) -> Any:
-    """The compiled snapshot of a document file; DocumentError propagates (exit 1).
-
-    ``at`` (seconds since the epoch) fixes the instant ramps are evaluated at (``--at``).
-    """
-    import time
-
-    from flagkit._snapshot import snapshot_from_bytes
-    from flagkit._sources.base import content_version
-
-    body = read_bytes(path)
-    return snapshot_from_bytes(
-        body,
-        content_type=content_type_for(Path(path)),
-        version=content_version(body),
-        user_key=user_key,
-        wall=time.time if at is None else (lambda: at),
-    )
-
-
-def parse_at(text: str) -> float:
-    """``--at``: an ISO 8601 instant with a zone (``2026-11-26T10:05:00Z``)."""
-    from flagkit._rollout.ramp import RampSyntaxError, parse_start
-
-    try:
-        return parse_start(text)
-    except RampSyntaxError as exc:
-        raise argparse.ArgumentTypeError(f"expected {exc}") from None
-
-
-def _port(text: str) -> int:
-    """argparse type: a TCP port, 0 to 65535."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, not {port}")
-    return port
-
-
-def _seconds(*, integer: bool, zero: bool) -> Callable[[str], float]:
-    """argparse type: a finite number of seconds, above zero (or at least zero)."""
-    kind = int if integer else float
-    floor = "0 or more" if zero else "above 0"
-
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-        if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
-            raise argparse.ArgumentTypeError(f"seconds must be {floor}, not {text}")
-        return value
-
-    return parse
-
-
-def parse_attrs(pairs: Sequence[str]) -> dict[str, Any]:
-    """``k=v`` gives the string ``v``; ``k:=json`` a typed value (``age:=70``, ``tags:=["a"]``).
-
-    Strings are the default because that is what context arrives as from HTTP headers and the
-    AppConfig agent; rules read ``"70"`` as a number where the literal is a number.
-    """
-    attrs: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.rstrip(":"):
-            raise CliError(f"--attr {pair!r}: expected KEY=VALUE or KEY:=JSON")
-        if key.endswith(":"):
-            key = key[:-1]
-            try:
-                attrs[key] = json.loads(raw)
-            except ValueError as exc:
-                raise CliError(f"--attr {pair!r}: the value after := is not JSON ({exc})") from exc
-        else:
-            attrs[key] = raw
-    return attrs
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-def _compiled(snapshot: Any, flag: str) -> Any:
-    compiled = snapshot.flags.get(flag)
-    if compiled is None:
-        known = ", ".join(sorted(snapshot.flags)) or "none"
-        raise NoSuchFlag(f"no flag {flag!r} in the document (flags: {known})")
-    return compiled
-
-
-# -- commands ------------------------------------------------------------------------------------
-
-
-def cmd_validate(args: argparse.Namespace) -> int:
-    snapshot = load_snapshot(args.file, args.user_key, args.at)
-    flags = snapshot.flags
-    multi = sum(1 for f in flags.values() if f.multi_variant)
-    rules = sum(1 for f in flags.values() for r in f.rules if r is not None)
-    print(
-        f"{args.file}: ok: {_n(len(flags), 'flag')} ({multi} multi-variant, {_n(rules, 'rule')}), "
-        f"version {snapshot.version}"
-    )
-    if flags:
-        costliest = max(flags.values(), key=lambda f: f.cost)
-        print(
-            f"  costliest flag: {costliest.key!r}, at most {_n(costliest.cost, 'step')} per "
-            f"evaluation (limit {MAX_FLAG_COST:,}; docs/security.md)"
-        )
-    return OK
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    from flagkit._client import FlagsView
-
-    snapshot = load_snapshot(args.file, args.user_key, args.at)
-    compiled = _compiled(snapshot, args.flag)  # an unknown flag: the list of flags, exit 1
-    attrs = parse_attrs(args.attr)
-    details = FlagsView(snapshot).details(args.flag, args.user, attrs)
-    values = dict(compiled.select(args.user, attrs).values)
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "flag": details.flag_key,
-                    "value": details.value,
-                    "variant": details.variant,
-                    "reason": details.reason.value,
-                    "error_code": details.error_code.value if details.error_code else None,
-                    "error_message": details.error_message,
-                    "version": details.version,
-                    "values": values,
-                },
-                default=list,  # attribute arrays are tuples
-            )
-        )
-    else:
-        print(f"{details.flag_key} = {json.dumps(details.value)}")
-        if details.variant is not None:
-            print(f"  variant: {details.variant}")
-        else:
-            print("  variant: none (a basic flag)")
-        print(f"  reason:  {details.reason.value}")
-        if details.error_code is not None:
-            print(f"  error:   {details.error_code.value}: {details.error_message}")
-        if values:
-            print(f"  values:  {json.dumps(values, default=list)}")
-        print(f"  version: {details.version}")
-    return REFUSED if details.error_code is not None else OK
-
-
-def cmd_explain(args: argparse.Namespace) -> int:
-    from flagkit._explain import explain, format_explanation
-
-    snapshot = load_snapshot(args.file, args.user_key, args.at)
-    compiled = _compiled(snapshot, args.flag)
-    exp = explain(
-        compiled,
-        args.user,
-        parse_attrs(args.attr),
-        user_key=args.user_key,
-        now=snapshot.wall(),
-        version=snapshot.version,
-    )
-    if args.json:
-        print(json.dumps({**exp.as_dict(), "version": snapshot.version}, default=list))
-    else:
-        print(format_explanation(exp, version=snapshot.version))
-    return OK
-
-
-def read_ids(path: str, user_key: str) -> list[tuple[str, dict[str, Any]]]:
-    """One id per line; or a JSON object per line with the id under the user key.
-
-    Blank lines and lines starting with ``#`` are skipped.
-    """
-    out: list[tuple[str, dict[str, Any]]] = []
-    data = read_bytes(path)
-    if b"\x00" in data:
-        raise CliError(f"{path}: binary data (a NUL byte at offset {data.index(0)}), not ids")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CliError(f"{path}: not UTF-8 text (byte {exc.start}), not ids") from exc
-    for n, line in enumerate(text.splitlines(), 1):
-        line = line.strip()  # noqa: PLW2901 - the stripped line is the line
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("{"):
-            try:
-                obj = json.loads(line)
-            except ValueError as exc:
-                raise CliError(f"{path}:{n}: not a JSON object ({exc})") from exc
-            if not isinstance(obj, dict) or user_key not in obj:
-                raise CliError(f"{path}:{n}: a JSON line needs the id under {user_key!r}")
-            uid = obj.pop(user_key)
-            out.append((str(uid), obj))
-        else:
-            out.append((line, {}))
-    return out
-
-
-def cmd_coverage(args: argparse.Namespace) -> int:
-    snapshot = load_snapshot(args.file, args.user_key, args.at)
-    compiled = _compiled(snapshot, args.flag)
-    base = parse_attrs(args.attr)
-    ids = read_ids(args.ids, args.user_key)
-    if not ids:
-        raise CliError(f"{args.ids}: no ids")
-    # a ramp's "not yet" outcome gets its own row (ramp: true) beside the variants
-    choices = [*compiled.outcomes, *([compiled.off] if compiled.off is not None else [])]
-    counts = [0] * len(choices)
-    for uid, own in ids:
-        chosen = compiled.select(uid, {**base, **own} if own else base)
-        counts[next(i for i, o in enumerate(choices) if o is chosen)] += 1
-    total = len(ids)
-    rows = [
-        {
-            "variant": o.name,
-            "enabled": o.enabled,
-            "users": counts[i],
-            "share": counts[i] / total,
-            **({"ramp": True} if o is compiled.off else {}),
-        }
-        for i, o in enumerate(choices)
-    ]
-    on = sum(r["users"] for r in rows if r["enabled"])
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "flag": args.flag,
-                    "version": snapshot.version,
-                    "ids": total,
-                    "variants": rows,
-                    "enabled": {"users": on, "share": on / total},
-                }
-            )
-        )
-        return OK
-    print(f"{args.flag} over {total:,} ids from {args.ids} (version {snapshot.version})")
-    width = max([len(str(r["variant"])) for r in rows] + [len("(not yet in the ramp)"), 7])
-    print(f"  {'variant':<{width}}  enabled  {'users':>9}  {'share':>8}")
-    for r in rows:
-        name = r["variant"] if r["variant"] is not None else "(basic flag)"
-        name = "(not yet in the ramp)" if r.get("ramp") else name
-        flag_on = "on" if r["enabled"] else "off"
-        print(f"  {name:<{width}}  {flag_on:<7}  {r['users']:>9,}  {r['share'] * 100:7.2f}%")
-    print(f"  {'enabled, all variants':<{width + 9}}  {on:>9,}  {on / total * 100:7.2f}%")
-    return OK
-
-
-def _diff_side(arg: str, args: argparse.Namespace) -> tuple[Any, str]:
-    """A compiled snapshot of one side of ``diff`` and its name: a file or ``deployed:...``."""
-    import time
-
-    from flagkit._snapshot import snapshot_from_bytes
-    from flagkit._sources.base import content_version
-
-    from .diff import DEPLOYED, deployed_document, parse_deployed
-    from .release import ReleaseError, api_errors, find_target
-    from .release_cmd import make_client
-
-    if not arg.startswith(DEPLOYED):
-        return load_snapshot(arg, args.user_key, args.at), arg
-    try:
-        application, environment, profile = parse_deployed(arg)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    try:  # botocore's errors are translated by release.api_errors, as for publish
-        client = make_client(args)
-        target = find_target(client, application, environment, profile)
-        with api_errors():
-            body, content_type, where = deployed_document(client, target)
-    except ReleaseError as exc:  # every failure to read the deployed side is an error: 2
-        raise CliError(f"{arg}: {exc}") from exc
-    except LookupError as exc:
-        raise CliError(f"{arg}: {exc.args[0]} to {application}/{environment}") from exc
-    snapshot = snapshot_from_bytes(
-        body,
-        content_type=content_type,
-        version=content_version(body),
-        user_key=args.user_key,
-        wall=time.time if args.at is None else (lambda: args.at),
-    )
-    return snapshot, f"{arg} ({application}/{environment}/{profile} {where})"
-
-
-def cmd_diff(args: argparse.Namespace) -> int:
-    from .diff import compare, impact, render
-
-    snapshots = []
-    for arg in (args.old, args.new):
-        try:
-            snapshots.append(_diff_side(arg, args))
-        except DocumentError as exc:  # like diff(1): trouble is 2, "different" is 1
-            print(describe_error(exc, arg), file=sys.stderr)
-            return USAGE
-    (old, old_name), (new, new_name) = snapshots
-    ids = read_ids(args.ids, args.user_key) if args.ids else None
-    if ids is not None and not ids:
-        raise CliError(f"{args.ids}: no ids")
-    diffs = compare(old, new)
-    if ids is not None:
-        for d in diffs:
-            d.impact = impact(old, new, d.key, ids)
-    if args.json:
-        print(json.dumps({"old": old_name, "new": new_name, "flags": [d.as_dict() for d in diffs]}))
-    else:
-        print(render(diffs, old_name, new_name, args.ids))
-    return REFUSED if diffs else OK
-
-
-def cmd_schema(args: argparse.Namespace) -> int:
-    from .schema import document_schema
-
-    if args.form == "rollout-attributes":
-        from flagkit._document.settings import constraints
-
-        print(json.dumps(constraints(), indent=2))
-        return OK
-    print(json.dumps(document_schema(args.form), indent=2, ensure_ascii=False))
-    return OK
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -422,17 +87,6 @@ def _release(name: str) -> Callable[[argparse.Namespace], int]:
         return code
 
     return run
-
-
-def _positive(text: str) -> int:
-    """argparse type: a whole number, 1 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
 
 
 def _aws_args(p: argparse.ArgumentParser, *, profile: bool) -> None:
@@ -636,20 +290,25 @@ def build_parser() -> argparse.ArgumentParser:
         "flagkit serve --file flags.json --port 2773",
     )
     p.add_argument("--file", required=True, metavar="FILE", help="re-published when it changes")
-    p.add_argument("--port", type=_port, default=2773, help="TCP port (default 2773; 0: any free)")
+    p.add_argument(
+        "--port",
+        type=port_number,
+        default=2773,
+        help="TCP port (default 2773; 0: any free)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     p.add_argument("--app", default="app", help="application name (default app)")
     p.add_argument("--env", default="local", help="environment name (default local)")
     p.add_argument("--profile", default="flags", help="profile name (default flags)")
     p.add_argument(
         "--poll-interval",
-        type=_seconds(integer=True, zero=True),
+        type=seconds_type(integer=True, zero=True),
         default=1,
         help="NextPollIntervalInSeconds for sessions that ask for none (default 1; AWS: 60)",
     )
     p.add_argument(
         "--watch-interval",
-        type=_seconds(integer=False, zero=False),
+        type=seconds_type(integer=False, zero=False),
         default=0.5,
         help="seconds between file checks (default 0.5)",
     )
@@ -697,7 +356,7 @@ def _release_commands(command: Callable[[str, str, str], argparse.ArgumentParser
         "flagkit deployments --application shop --environment prod",
     )
     _aws_args(p, profile=False)
-    p.add_argument("--limit", type=_positive, default=20, help="how many (default 20)")
+    p.add_argument("--limit", type=positive_int, default=20, help="how many (default 20)")
     p.add_argument("--json", action="store_true", help="print the DeploymentSummary list")
     p.set_defaults(func=_release("deployments"))
 
@@ -710,7 +369,7 @@ def _release_commands(command: Callable[[str, str, str], argparse.ArgumentParser
     p.add_argument(
         "number",
         metavar="NUMBER",
-        type=_positive,
+        type=positive_int,
         nargs="?",
         help="the deployment number (default: the one in progress)",
     )
