@@ -222,17 +222,6 @@ def test_publish_during_a_deployment_says_which_one_is_running(
 # -- alarms, Ctrl-C, stop ------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    yield f"http://{host}:{port}"
-    moto.stop()
-
-
 def test_a_deployment_rolled_back_by_an_alarm_exits_1_naming_the_alarm(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, clock: Clock, moto_endpoint: str
 ) -> None:

@@ -151,17 +151,6 @@ def test_a_second_deployment_during_one_in_progress_conflicts(server: LocalAppCo
 # -- rollback on a CloudWatch alarm --------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    moto.start()
-    host, port = moto.get_host_and_port()
-    yield f"http://{host}:{port}"
-    moto.stop()
-
-
 @pytest.fixture
 def cloudwatch(moto_endpoint: str) -> Iterator[Any]:
     client = boto3.client(
