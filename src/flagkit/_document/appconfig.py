@@ -16,10 +16,9 @@ expected and what was found.
 
 from __future__ import annotations
 
-import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -40,6 +39,7 @@ from flagkit._rules.parse import MAX_RULE_CHARS
 
 from .limits import MAX_DOCUMENT_BYTES, Limits, check_flag_count
 from .spec import FlagSpec, VariantSpec
+from .strict_json import excerpt, parse_json, place, render_path
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -121,174 +121,6 @@ def _patterns(context: Any) -> Patterns:
 
 
 Pattern = Annotated[str, StringConstraints(max_length=1024), AfterValidator(_re2_compiles)]
-
-
-# ---------------------------------------------------------------------------------------------
-# JSON: strict parsing (duplicate keys, NaN/Infinity and non-UTF-8 are refused).
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise DocumentError(
-                "duplicate JSON key", field=key, expected="each key once", found="it twice"
-            )
-        result[key] = value
-    return result
-
-
-def _no_constant(name: str) -> Any:
-    raise DocumentError("non-standard JSON number", expected="a finite number", found=name)
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # 1e999 parses to inf without ever calling parse_constant
-        raise DocumentError(
-            "JSON number out of range", expected="a finite number", found=_excerpt(text)
-        )
-    return value
-
-
-_REFUSED = object()  # what the locating re-read puts where the strict read refused a token
-
-
-def _located(text: str, err: DocumentError) -> DocumentError:
-    """``err`` naming the flag and field of the first token like the one refused.
-
-    The strict read's hooks see a key or a number but not where it sits; on this error path
-    only, the text is read again with hooks that mark such tokens instead of raising.
-    """
-    duplicate = err.message == "duplicate JSON key"
-
-    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in items:
-            out[key] = _REFUSED if duplicate and key in out else value
-        return out
-
-    def number(token: str) -> Any:
-        value = float(token)
-        return value if duplicate or math.isfinite(value) else _REFUSED
-
-    try:
-        data = json.loads(
-            text,
-            object_pairs_hook=pairs,
-            parse_float=number,
-            parse_constant=lambda _: 0.0 if duplicate else _REFUSED,
-        )
-    except (ValueError, RecursionError):
-        return err
-    path = _path_to(data, _REFUSED)
-    if path is None:
-        return err
-    # the stored form's "version" is a string (or the refused token); a data-view flag that
-    # happens to be keyed "version" is an object
-    stored = isinstance(data, dict) and not isinstance(data.get("version", {}), dict)
-    flag, field = _place(path, data_view=not stored)
-    return DocumentError(
-        err.message,
-        flag=flag,
-        field=_render_path(field) or None,
-        expected=err.expected,
-        found=err.found,
-    )
-
-
-def _path_to(data: Any, target: object) -> list[int | str] | None:
-    """The keys and indexes leading to the first ``target`` in document order (no recursion)."""
-    parents: list[tuple[int | str, int]] = []  # (key or index, index of the parent entry)
-    stack: list[tuple[Any, int]] = [(data, -1)]
-    while stack:
-        value, at = stack.pop()
-        if value is target:
-            path: list[int | str] = []
-            while at >= 0:
-                step, at = parents[at]
-                path.append(step)
-            return path[::-1]
-        children: list[tuple[int | str, Any]]
-        if isinstance(value, dict):
-            children = list(value.items())
-        elif isinstance(value, list):
-            children = list(enumerate(value))
-        else:
-            continue
-        for step, child in reversed(children):
-            parents.append((step, at))
-            stack.append((child, len(parents) - 1))
-    return None
-
-
-_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
-
-
-def _too_deep(text: str, limit: int = 500) -> tuple[int, int, int]:
-    """Where nesting first passes ``limit`` (else its deepest point): line, column, depth.
-
-    Only for the error message after ``json.loads`` ran out of stack: one scan, strings skipped.
-    """
-    depth = deepest = at = 0
-    for m in _BRACKETS.finditer(text):
-        mark = m.group()
-        if mark in "[{":
-            depth += 1
-            if depth > deepest:
-                deepest, at = depth, m.start()
-            if depth > limit:
-                break
-        elif mark in "]}":
-            depth -= 1
-    line = text.count("\n", 0, at) + 1
-    return line, at - (text.rfind("\n", 0, at) + 1) + 1, deepest
-
-
-def parse_json(body: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
-    """Parse a JSON document strictly; raises DocumentError, never anything else."""
-    size = len(body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body)
-    if size > max_bytes:
-        raise DocumentError(
-            "document too large", expected=f"at most {max_bytes} bytes", found=f"{size} bytes"
-        )
-    if isinstance(body, (bytes, bytearray, memoryview)):
-        try:
-            text = bytes(body).decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise DocumentError(
-                "document is not UTF-8", expected="UTF-8 text", found=f"byte {exc.start}"
-            ) from exc
-    else:
-        text = body
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if not text.strip():
-        raise DocumentError(
-            "empty document",
-            expected="a JSON object",
-            found=f"{size} bytes of nothing" if size else "0 bytes",
-        )
-    try:
-        return json.loads(
-            text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant, parse_float=_finite
-        )
-    except DocumentError as exc:
-        raise _located(text, exc) from None
-    except RecursionError as exc:
-        line, column, depth = _too_deep(text)
-        raise DocumentError(
-            f"nesting too deep at line {line} column {column}",
-            expected="objects and arrays nested at most a few hundred levels",
-            found=f"more than {depth - 1} levels" if depth > 500 else f"{depth} levels",
-        ) from exc
-    except ValueError as exc:
-        where = (
-            f"line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
-        )
-        raise DocumentError(
-            f"malformed JSON {where}".strip(), expected="a JSON object", found=str(exc)[:120]
-        ) from exc
 
 
 # ---------------------------------------------------------------------------------------------
@@ -423,18 +255,6 @@ class _DataViewFlag(BaseModel):
 # Error translation: pydantic -> DocumentError, in this one place.
 
 
-def _render_path(parts: Sequence[int | str]) -> str:
-    out = ""
-    for part in parts:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part == "[key]":
-            out += " (key)"
-        else:
-            out += ("." if out else "") + part
-    return out
-
-
 _TAGS = {"number", "string", "array", "boolean"}
 
 
@@ -487,23 +307,14 @@ def _one(error: Any, *, data_view: bool) -> DocumentError:
         if not (isinstance(p, str) and (p in _TAGS or p.startswith(("list[", "function-"))))
     ]
     loc = [p for p in loc if p not in {"bool", "int", "float", "str", "constrained-str"}]
-    flag, field = _place(loc, data_view=data_view)
+    flag, field = place(loc, data_view=data_view)
     return DocumentError(
         "invalid value",
         flag=flag,
-        field=_render_path(field) or None,
+        field=render_path(field) or None,
         expected=expected,
-        found=_excerpt(error.get("input")),
+        found=excerpt(error.get("input")),
     )
-
-
-def _place(loc: Sequence[int | str], *, data_view: bool) -> tuple[str | None, list[int | str]]:
-    """A location inside a document as (flag key, path inside the flag)."""
-    if data_view:
-        return (str(loc[0]), list(loc[1:])) if loc else (None, [])
-    if len(loc) >= 2 and loc[0] in {"flags", "values"}:
-        return str(loc[1]), [loc[0], *loc[2:]]
-    return None, list(loc)
 
 
 def _expected(error: Mapping[str, Any]) -> str:
@@ -520,11 +331,6 @@ def _expected(error: Mapping[str, Any]) -> str:
     if kind == "value_error":
         msg = msg.removeprefix("Value error, ")
     return msg[0].lower() + msg[1:] if msg else kind
-
-
-def _excerpt(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -569,7 +375,7 @@ def _load_data_view(data: dict[str, Any]) -> tuple[FlagSpec, ...]:
                 "invalid flag key",
                 flag=key,
                 expected=f"a key matching {KEY_PATTERN}",
-                found=_excerpt(key),
+                found=excerpt(key),
             )
         # The AppConfig Agent serves a multi-variant flag evaluated, naming the variant it
         # chose: {"flag": {"_variant": "Default Variant", "enabled": false}} (user guide:
@@ -595,7 +401,7 @@ def variant_name(key: str, where: str, raw: Any) -> str | None:
             flag=key,
             field=f"{where}._variant" if where else "_variant",
             expected="a string of 1 to 64 characters without a newline",
-            found=_excerpt(name),
+            found=excerpt(name),
         )
     return name
 
@@ -614,7 +420,7 @@ def check_state(
         model = _DataViewFlag.model_validate(raw)
     except ValidationError as exc:
         err = _translate(exc, data_view=True)
-        field = _render_path([p for p in (where, err.flag, err.field) if p])
+        field = render_path([p for p in (where, err.flag, err.field) if p])
         raise DocumentError(
             err.message, flag=key, field=field or None, expected=err.expected, found=err.found
         ) from exc
@@ -691,11 +497,11 @@ def _load_stored(data: dict[str, Any], patterns: Patterns) -> tuple[FlagSpec, ..
     # (pydantic's `X | None` fields would let an explicit null through).
     null = _null_path(data)
     if null is not None:
-        flag, field = _place(null, data_view=False)
+        flag, field = place(null, data_view=False)
         raise DocumentError(
             "null value",
             flag=flag,
-            field=_render_path(field) or None,
+            field=render_path(field) or None,
             expected="a value (leave an optional field out rather than null it)",
             found="null",
         )
@@ -757,7 +563,7 @@ def _stored_flag(
                 flag=key,
                 field=f"{where}.name",
                 expected="unique names",
-                found=_excerpt(variant.name),
+                found=excerpt(variant.name),
             )
         seen.add(variant.name)
         if i == last and rule is not None:
@@ -766,7 +572,7 @@ def _stored_flag(
                 flag=key,
                 field=f"{where}.rule",
                 expected="no rule on the last variant",
-                found=_excerpt(rule),
+                found=excerpt(rule),
             )
         if i != last and rule is None:
             raise DocumentError(
@@ -774,7 +580,7 @@ def _stored_flag(
                 flag=key,
                 field=f"{where}.rule",
                 expected="a rule",
-                found=_excerpt(variant.rule) if variant.rule == "" else "none",
+                found=excerpt(variant.rule) if variant.rule == "" else "none",
             )
         _check_values(
             key,
@@ -809,7 +615,7 @@ def _check_values(
                 expected=f"one of {sorted(attrs)}"
                 if attrs
                 else "no attributes (the flag defines none)",
-                found=_excerpt(name),
+                found=excerpt(name),
             )
         if definition.constraints is not None:
             problem = _violates(definition.constraints, val, patterns)
@@ -819,7 +625,7 @@ def _check_values(
                     flag=key,
                     field=f"{where}.{name}",
                     expected=problem,
-                    found=_excerpt(val),
+                    found=excerpt(val),
                 )
     if enforce_required:
         for name, definition in attrs.items():

@@ -332,7 +332,7 @@ def read_schema_bytes(
     body: bytes | str, content_type: str, max_bytes: int = MAX_DOCUMENT_BYTES
 ) -> tuple[FlagSpec, ...]:
     """A served schema: JSON, unwrapped by the content type's ``envelope`` parameter if any."""
-    from .appconfig import parse_json
+    from .strict_json import parse_json
 
     document = parse_json(body, max_bytes=max_bytes)
     envelope = _parameter(content_type, ENVELOPE)

@@ -62,7 +62,8 @@ def specs_from_bytes(
 
         specs = read_schema_bytes(body, content_type, max_bytes)
     elif media in JSON_TYPES:
-        from .appconfig import load_document, parse_json
+        from .appconfig import load_document
+        from .strict_json import parse_json
 
         specs = load_document(
             parse_json(body, max_bytes=max_bytes), limits=limits, patterns=patterns
