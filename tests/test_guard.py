@@ -41,22 +41,6 @@ class Switchable:
         pass
 
 
-@pytest.fixture
-def cloudwatch(moto_endpoint: str, request: pytest.FixtureRequest) -> Any:
-    client = boto3.client(
-        "cloudwatch",
-        endpoint_url=moto_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
-        config=Config(retries={"total_max_attempts": 1}),
-    )
-    names = client.describe_alarms(MaxRecords=100)["MetricAlarms"]
-    if names:
-        client.delete_alarms(AlarmNames=[a["AlarmName"] for a in names])
-    return client
-
-
 def make_alarm(cw: Any, name: str) -> None:
     cw.put_metric_alarm(
         AlarmName=name,

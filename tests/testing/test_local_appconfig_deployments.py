@@ -10,9 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from flagkit.testing import LocalAppConfigData
@@ -149,20 +147,6 @@ def test_a_second_deployment_during_one_in_progress_conflicts(server: LocalAppCo
 
 
 # -- rollback on a CloudWatch alarm --------------------------------------------------------------
-
-
-@pytest.fixture
-def cloudwatch(moto_endpoint: str) -> Iterator[Any]:
-    client = boto3.client(
-        "cloudwatch",
-        endpoint_url=moto_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
-        config=Config(retries={"total_max_attempts": 1}),
-    )
-    yield client
-    client.close()
 
 
 def alarm_arn(cw: Any, name: str) -> str:
