@@ -21,7 +21,7 @@ if str(ROOT) not in sys.path:  # `benchmarks` lives beside `src`, not inside the
 
 from benchmarks import peers  # noqa: E402
 from benchmarks import run as harness  # noqa: E402
-from benchmarks.scenarios import SCENARIO_KEYS, make_users  # noqa: E402
+from benchmarks.scenarios import SCENARIO_KEYS, appconfig_document, make_users  # noqa: E402
 from benchmarks.timing import call_site  # noqa: E402
 
 import flagkit  # noqa: E402
@@ -166,3 +166,27 @@ def test_rollout_cost_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None
     }
     assert all(ns > 0 for ns in result.values())
     assert "1.00x" in capsys.readouterr().out
+
+
+def test_agent_get_benchmark_checks_and_times_every_client() -> None:
+    """benchmarks/agent_get.py answers as flagkit does through each client, then times it."""
+    from benchmarks import agent_get
+
+    result = agent_get.main(["--quick", "--rounds", "1"], out=io.StringIO())
+    timed = {(r.client, r.scenario) for r in result.rows}
+    assert {("flagkit", "S1"), ("flagkit", "S2"), ("http.client", "S1")} <= timed
+    assert {("http.client", "S2"), (agent_get.CANNED, "S2")} <= timed
+    assert all(len(r.ns) == 1 and len(r.ratio) == 1 for r in result.rows)
+    assert result.reconnected == []  # one kept-alive connection per client throughout
+    assert result.served > 2 * agent_get.CHECKED_USERS  # S1 and S2 were asked per user
+
+
+def test_agent_get_refuses_a_call_site_that_answers_differently_from_flagkit() -> None:
+    """An S2 GET that ignored the user (always off) is caught before it is timed."""
+    from benchmarks import agent_get
+
+    with (
+        flagkit.Flags(flagkit.StaticSource(appconfig_document())) as flags,
+        pytest.raises(RuntimeError, match="S2"),
+    ):
+        agent_get._check("broken", "S2", lambda uid, attrs: False, flags)
