@@ -19,7 +19,7 @@ from benchmarks.peers import Bench
 
 NAME = "floor (hand-written)"
 DIST = None
-NOTES = 'dict.get of the flag config + mmh3.hash(f"{flag}:{uid}") % 100'
+NOTES = 'a function per check, s2(uid, attrs): dict.get + mmh3.hash(f"{flag}:{uid}") % 100'
 
 # The "document": flag key -> enabled / percentage / variant cut points.
 CONFIG: dict[str, Any] = {
