@@ -109,6 +109,8 @@ def stored_flag(
     ``_variants``), None when it has none.
     """
     names = frozenset(attrs)
+    # required attributes must have a value wherever the flag (or a variant) is enabled
+    required = [n for n, c in attrs.items() if c is not None and c.required]
     if value is None:
         only = VariantSpec(name=None, enabled=False, rule=None, values=freeze({}))
         return FlagSpec(key, (only,), names, multi_variant=False)
@@ -117,7 +119,7 @@ def stored_flag(
         # an empty _variants passes AWS's schema, though UG-mvconc says every multi-variant
         # flag has a default variant: the pages disagree, so flagkit takes it and serves the
         # flag as one without variants (off, when nothing else is given) rather than refuse
-        _check_values(key, "values", attrs, extra, patterns, enforce_required=bool(enabled))
+        _check_values(key, None, attrs, extra, patterns, required if enabled else ())
         only = VariantSpec(name=None, enabled=bool(enabled), rule=None, values=freeze(extra))
         return FlagSpec(key, (only,), names, multi_variant=False)
     if enabled is not None or extra:
@@ -133,13 +135,12 @@ def stored_flag(
     out = []
     last = len(variants) - 1
     for i, variant in enumerate(variants):
-        where = f"values._variants[{i}]"
         rule = variant.rule or None  # "" passes AWS's schema; it is read as no rule
         if variant.name in seen:
             raise DocumentError(
                 "duplicate variant name",
                 flag=key,
-                field=f"{where}.name",
+                field=f"values._variants[{i}].name",
                 expected="unique names",
                 found=excerpt(variant.name),
             )
@@ -148,7 +149,7 @@ def stored_flag(
             raise DocumentError(
                 "the default variant must come last and have no rule",
                 flag=key,
-                field=f"{where}.rule",
+                field=f"values._variants[{i}].rule",
                 expected="no rule on the last variant",
                 found=excerpt(rule),
             )
@@ -156,39 +157,30 @@ def stored_flag(
             raise DocumentError(
                 "only the default (last) variant may omit its rule",
                 flag=key,
-                field=f"{where}.rule",
+                field=f"values._variants[{i}].rule",
                 expected="a rule",
                 found=excerpt(variant.rule) if variant.rule == "" else "none",
             )
-        _check_values(
-            key,
-            f"{where}.attributeValues",
-            attrs,
-            variant.attributeValues,
-            patterns,
-            enforce_required=variant.enabled,
-        )
-        out.append(
-            VariantSpec(variant.name, variant.enabled, rule, freeze(variant.attributeValues))
-        )
+        values = variant.attributeValues
+        _check_values(key, i, attrs, values, patterns, required if variant.enabled else ())
+        out.append(VariantSpec(variant.name, variant.enabled, rule, freeze(values)))
     return FlagSpec(key, tuple(out), names, multi_variant=True)
 
 
 def _check_values(
     key: str,
-    where: str,
+    variant: int | None,
     attrs: Mapping[str, Any],
     values: Mapping[str, Any],
     patterns: Patterns,
-    *,
-    enforce_required: bool,
+    required: Sequence[str],
 ) -> None:
     for name, val in values.items():
         if name not in attrs:
             raise DocumentError(
                 "value for an undefined attribute",
                 flag=key,
-                field=f"{where}.{name}",
+                field=_field(variant, name),
                 expected=f"one of {sorted(attrs)}"
                 if attrs
                 else "no attributes (the flag defines none)",
@@ -201,24 +193,26 @@ def _check_values(
                 raise DocumentError(
                     "attribute value breaks its constraints",
                     flag=key,
-                    field=f"{where}.{name}",
+                    field=_field(variant, name),
                     expected=problem,
                     found=excerpt(val),
                 )
-    if enforce_required:
-        for name, constraints in attrs.items():
-            if constraints is not None and constraints.required and name not in values:
-                raise DocumentError(
-                    "required attribute missing",
-                    flag=key,
-                    field=f"{where}.{name}",
-                    expected="a value (the attribute is required)",
-                    found="none",
-                )
+    for name in required:
+        if name not in values:
+            raise DocumentError(
+                "required attribute missing",
+                flag=key,
+                field=_field(variant, name),
+                expected="a value (the attribute is required)",
+                found="none",
+            )
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+def _field(variant: int | None, name: str) -> str:
+    """Where an attribute value is: a basic flag's, or the ``variant``-th variant's."""
+    if variant is None:
+        return f"values.{name}"
+    return f"values._variants[{variant}].attributeValues.{name}"
 
 
 def _violates(c: Any, v: Any, patterns: Patterns) -> str | None:
@@ -226,7 +220,9 @@ def _violates(c: Any, v: Any, patterns: Patterns) -> str | None:
     if c.type == "boolean":
         return None if isinstance(v, bool) else "a boolean"
     if c.type == "number":
-        if not _is_number(v) or (isinstance(v, float) and not math.isfinite(v)):
+        if not isinstance(v, int | float) or isinstance(v, bool):
+            return "a number"
+        if isinstance(v, float) and not math.isfinite(v):
             return "a number"
         if c.minimum is not None and v < c.minimum:
             return f"a number >= {c.minimum}"

@@ -145,15 +145,12 @@ def _state(raw: Any, allow_variant: bool, keys: set[str]) -> tuple[bool, dict[st
     enabled = raw.get("enabled")
     if type(enabled) is not bool:
         raise _Doubt
-    values = {}
-    for name, value in raw.items():
-        if name == "enabled" or (allow_variant and name == "_variant"):
-            continue
-        _key(name, keys)
-        values[name] = _value(value)
-    if len(values) > MAX_ATTRIBUTES:
-        raise _Doubt
-    return enabled, values
+    values = {
+        name: value
+        for name, value in raw.items()
+        if name != "enabled" and not (allow_variant and name == "_variant")
+    }
+    return enabled, _values(values, keys)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,23 +177,35 @@ def _text(value: Any, most: int = _TEXT_MAX) -> str:
     return value
 
 
-def _value(value: Any) -> Any:
-    """``appconfig.AttrValue``: a bool, number, string or non-empty array of one kind."""
-    kind = type(value)
-    if kind is bool or kind is int or kind is float:
-        return value
-    if kind is str:
-        return _text(value, MAX_STRING)
-    if kind is list and value:
-        if type(value[0]) is str:
-            for item in value:
-                _text(item, MAX_STRING)
-            return value
+def _values(values: Any, keys: set[str]) -> dict[str, Any]:
+    """Attribute values (``dict[Key, AttrValue]``, at most 25): each a bool, number, string
+    or non-empty array of one kind. The common kinds are checked inline (this is the loop
+    a large document spends its time in)."""
+    if type(values) is not dict or len(values) > MAX_ATTRIBUTES:
+        raise _Doubt
+    for name, value in values.items():
+        if name not in keys:
+            _key(name, keys)
+        kind = type(value)
+        if kind is str:
+            if len(value) > MAX_STRING or not value.isascii():
+                _text(value, MAX_STRING)
+        elif kind is not bool and kind is not int and kind is not float:
+            _array(value)
+    return values
+
+
+def _array(value: Any) -> None:
+    """``appconfig.AttrValue``'s arrays: non-empty, all strings or all numbers."""
+    if type(value) is not list or not value:
+        raise _Doubt
+    if type(value[0]) is str:
         for item in value:
-            if type(item) is not int and type(item) is not float:
-                raise _Doubt
-        return value
-    raise _Doubt
+            _text(item, MAX_STRING)
+        return
+    for item in value:
+        if type(item) is not int and type(item) is not float:
+            raise _Doubt
 
 
 def _fields(raw: Any, allowed: frozenset[str]) -> dict[str, Any]:
@@ -206,9 +215,9 @@ def _fields(raw: Any, allowed: frozenset[str]) -> dict[str, Any]:
     return raw
 
 
-def _bool(raw: dict[str, Any], name: str, default: bool | None = False) -> bool:
-    """A strict bool field (``default`` None: a required one)."""
-    value = raw.get(name, default)
+def _bool(raw: dict[str, Any], name: str) -> bool:
+    """An optional strict bool field (false when absent)."""
+    value = raw.get(name, False)
     if type(value) is not bool:
         raise _Doubt
     return value
@@ -226,6 +235,8 @@ _STRING = frozenset({"type", "required", "pattern", "enum"})
 _ARRAY = frozenset({"type", "required", "elements"})
 _BOOLEAN = frozenset({"type", "required"})
 _VARIANT = frozenset({"name", "enabled", "rule", "attributeValues"})
+_STAMPS = frozenset({"_createdAt", "_updatedAt"})
+_VALUE = frozenset({"enabled", "_variants", *_STAMPS})  # the rest of a value: attributes
 # Python names pydantic also takes (populate_by_name) beside the aliases: left to the models
 _BY_NAME = frozenset({"created_at", "updated_at", "variants"})
 
@@ -299,7 +310,7 @@ def _flag(key: str, raw: Any, keys: set[str]) -> dict[str, _Constraint | None]:
             raise _Doubt
     if "description" in flag:
         _text(flag["description"], 1024)
-    for stamp in ("_createdAt", "_updatedAt"):
+    for stamp in _STAMPS:
         if stamp in flag:
             _text(flag[stamp])
     if "_deprecation" in flag:
@@ -371,36 +382,41 @@ def _flag_value(
     if type(raw) is not dict or not _BY_NAME.isdisjoint(raw):
         raise _Doubt
     enabled = None
-    extra: dict[str, Any] = {}
+    if "enabled" in raw:
+        enabled = raw["enabled"]
+        if type(enabled) is not bool:
+            raise _Doubt
     variants = None
+    if "_variants" in raw:
+        if type(raw["_variants"]) is not list:
+            raise _Doubt
+        variants = [_variant(v, keys, max_rule) for v in raw["_variants"]]
+    extra = {}
     for name, value in raw.items():
-        if name == "enabled":
-            if type(value) is not bool:
-                raise _Doubt
-            enabled = value
-        elif name in ("_createdAt", "_updatedAt"):
+        if name not in _VALUE:
+            extra[name] = value
+        elif name in _STAMPS:
             _text(value)
-        elif name == "_variants":
-            if type(value) is not list:
-                raise _Doubt
-            variants = [_variant(v, keys, max_rule) for v in value]
-        else:
-            _key(name, keys)
-            extra[name] = _value(value)
-    return enabled, extra, variants
+    return enabled, _values(extra, keys), variants
 
 
 def _variant(raw: Any, keys: set[str], max_rule: int) -> _Variant:
     """``appconfig._Variant``."""
-    variant = _fields(raw, _VARIANT)
-    name = _text(variant.get("name"), 64)
-    if not name or "\n" in name:
+    if type(raw) is not dict or not _VARIANT.issuperset(raw):
         raise _Doubt
-    rule = _text(variant["rule"], max_rule) if "rule" in variant else None
-    values = variant.get("attributeValues", {})
-    if type(values) is not dict or len(values) > MAX_ATTRIBUTES:
+    variant: dict[str, Any] = raw
+    name = variant.get("name")
+    enabled = variant.get("enabled")
+    if type(name) is not str or not 0 < len(name) <= 64 or "\n" in name:
         raise _Doubt
-    for attr, value in values.items():
-        _key(attr, keys)
-        _value(value)
-    return _Variant(name, _bool(variant, "enabled", None), rule, values)
+    if type(enabled) is not bool:
+        raise _Doubt
+    if not name.isascii():
+        _text(name)
+    rule = None
+    if "rule" in variant:
+        rule = variant["rule"]
+        if type(rule) is not str or len(rule) > max_rule or not rule.isascii():
+            _text(rule, max_rule)
+    values = _values(variant.get("attributeValues", {}), keys)
+    return _Variant(name, enabled, rule, values)
