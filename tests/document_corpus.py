@@ -49,10 +49,10 @@ def record(out: str, modules: list[str]) -> int:
 
     # Call-time lookups (fast.load_json and check_state read these globals; the test modules
     # import load_document by name after this point).
-    fast.accept_document = wrap_document(fast.accept_document)  # type: ignore[method-assign]
-    appconfig.load_document = wrap_document(appconfig.load_document)  # type: ignore[method-assign]
-    fast.accept_state = recorded_accept_state  # type: ignore[method-assign]
-    appconfig.check_state = recorded_check_state  # type: ignore[method-assign]
+    fast.accept_document = wrap_document(fast.accept_document)
+    appconfig.load_document = wrap_document(appconfig.load_document)
+    fast.accept_state = recorded_accept_state
+    appconfig.check_state = recorded_check_state
     status = pytest.main(["-q", "-p", "no:cacheprovider", "-x", *modules])
     with open(out, "wb") as fh:
         pickle.dump(
