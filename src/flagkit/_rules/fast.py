@@ -64,13 +64,20 @@ _STEP = re.compile(
     rf"|(?P<logic>\({_W}*(?P<lop>and|or|not)(?=[ \t\r\n\f\v(]))"
     rf"|(?P<cmp>\({_W}*(?P<op>eq|gte?|lte?|begins_with|ends_with|contains){_W}+"
     rf"\$(?P<ck>{_KEY})(?:{_W}+|(?=\"))(?P<lit>{_LIT}){_W}*\))"
+    # a list of strings (the usual list), then any list of literals
+    rf"|(?P<strs>\({_W}*in{_W}+\$(?P<sk>{_KEY}){_W}*"
+    rf"\[{_W}*(?P<sl>{_STR}(?:{_W}*,{_W}*{_STR})*){_W}*(?:,{_W}*)?\]{_W}*\))"
     rf"|(?P<in>\({_W}*in{_W}+\$(?P<ik>{_KEY}){_W}*"
     rf"\[(?P<items>{_W}*(?:{_LIT}{_W}*(?:,{_W}*{_LIT}{_W}*)*(?:,{_W}*)?)?)\]{_W}*\))"
-    rf"|(?P<split>\({_W}*split"
+    # pct, by and seed in the documented order, then in any order (even repeated: refused)
+    rf"|(?P<split>\({_W}*split{_W}+pct{_W}*::{_W}*(?P<pct>{_NUM}){_W}+by{_W}*::{_W}*"
+    rf"\$(?P<by>{_KEY})(?:{_W}+seed{_W}*::{_W}*(?P<seed>{_STR}))?{_W}*\))"
+    rf"|(?P<splitn>\({_W}*split"
     rf"(?P<named>(?:{_W}+(?:pct|by|seed){_W}*::{_W}*(?:{_NUM}|\${_KEY}|{_STR}))+){_W}*\))"
     rf"|(?P<exists>\({_W}*exists{_W}+key{_W}*::{_W}*(?P<ek>{_STR}){_W}*\))"
     r")"
 )
+_QUOTED = re.compile(r'"([^"]*)"')
 _ITEM = re.compile(f"{_STR}|{_NUM}")
 _NAMED = re.compile(rf"(pct|by|seed){_W}*::{_W}*({_NUM}|\${_KEY}|{_STR})")
 _END = re.compile(rf"{_W}*\Z")
@@ -141,7 +148,7 @@ class _Build:
             stack[-1][2].append(leaf)
         if _END.match(text, pos) is None or (budget is not None and self.cost > budget):
             raise _NotFast
-        bare = self.last_split if kind == "split" else None
+        bare = self.last_split if kind in ("split", "splitn") else None
         return single(pred, leaf), self.has_split, frozenset(self.keys), bare, self.cost
 
     def ref(self, key: str) -> tuple[str, bool]:
@@ -159,36 +166,41 @@ class _Build:
                 self.cost += SCAN_STEPS
                 return check(*self.ref(m["ck"]), contains_value(value))
             return compare_check(op, *self.ref(m["ck"]), value)
+        if kind == "strs":
+            return member_check(*self.ref(m["sk"]), tuple(_QUOTED.findall(m["sl"])))
         if kind == "in":
             items = tuple(_literal(x) for x in _ITEM.findall(m["items"]))
             return member_check(*self.ref(m["ik"]), items)
         if kind == "split":
-            return self.split(m["named"])
+            return self.split(m["pct"], m["by"], m["seed"])
+        if kind == "splitn":
+            pairs = _NAMED.findall(m["named"])
+            args = dict(pairs)
+            pct, by, seed = args.get("pct"), args.get("by"), args.get("seed")
+            if (
+                len(args) != len(pairs)  # a duplicate argument
+                or pct is None
+                or pct[0] in '$"'
+                or by is None
+                or by[0] != "$"
+                or (seed is not None and seed[0] != '"')
+            ):
+                raise _NotFast
+            return self.split(pct, by[1:], seed)
         key = m["ek"][1:-1]
         self.keys.add(key)
         pred = exists(key, key == self.user_key)
         return pred, pred
 
-    def split(self, named: str) -> Built:
-        pairs = _NAMED.findall(named)
-        args = dict(pairs)
-        pct, by, seed = args.get("pct"), args.get("by"), args.get("seed")
-        if (
-            len(args) != len(pairs)  # a duplicate argument
-            or pct is None
-            or pct[0] in '$"'
-            or by is None
-            or by[0] != "$"
-            or (seed is not None and seed[0] != '"')
-        ):
-            raise _NotFast
+    def split(self, pct: str, by: str, seed: str | None) -> Built:
+        """``pct`` a number's text, ``by`` a key, ``seed`` a string literal or None."""
         value = _literal(pct)
         assert isinstance(value, (int, float))
         if pct_problem(value) is not None:
             raise _NotFast
         seed_int = seed_of(self.flag_key if seed is None else seed[1:-1])
         self.has_split = True
-        self.last_split = (*self.ref(by[1:]), seed_int, hash_threshold(value))
+        self.last_split = (*self.ref(by), seed_int, hash_threshold(value))
         return split_leaf(*self.last_split)
 
 
