@@ -307,6 +307,10 @@ def test_s3_evaluates_in_one_python_frame() -> None:
     assert frames(compile_rule('(eq $plan "pro")', flag_key=FLAG).test, None, {"plan": "x"}) == [
         "fused"
     ]
+    # a list of user ids, asked without attributes: the user id is read inline, too
+    staff = compile_rule('(and (in $userId ["u1", "u2"]) (eq $plan "pro"))', flag_key=FLAG).test
+    assert frames(staff, "u1", None) == ["fused"]
+    assert staff("u1", None) is False and staff("u1", {"plan": "pro"}) is True
 
 
 def test_fused_code_holds_no_rule_text() -> None:

@@ -12,8 +12,9 @@ answers exactly what the tree answers:
   and an ASCII ``str`` is hashed inline for a split;
 * any other value (an int read as text, a subclass, a float, a non-ASCII key...) goes to the
   leaf's own value predicate, the very function the tree calls; None is missing, as there;
-* ``attributes=None`` is answered False without reading anything when the first leaf reads an
-  attribute (the tree's first leaf answers False too), and otherwise by the tree itself;
+* ``attributes=None`` is answered False at once when the first leaf reads an attribute (the
+  tree's first leaf answers False there, reading nothing more); otherwise each leaf reads None
+  for an attribute, as the tree's leaves do;
 * any other operand of the ``and`` (an ``or``, a ``not``...) is called as the tree calls it.
 
 The closure is generated (``exec``) once per *shape*, the kinds of the leaves, and cached.
@@ -121,15 +122,14 @@ def split_leaf(key: str, is_user: bool, seed: int, threshold: int) -> Built:
 def conjunction(preds: list[Predicate], leaves: list[Leaf]) -> Predicate:
     """``(and ...)`` of ``preds`` (described by ``leaves``, in the same order): fused when that
     inlines something, else the tree's ``all_of``."""
-    tree = all_of(preds)
-    if len(leaves) > MAX_FUSED:
-        return tree
-    return _fuse(leaves, tree)
+    fused = _fuse(leaves) if len(leaves) <= MAX_FUSED else None
+    return all_of(preds) if fused is None else fused
 
 
 def single(pred: Predicate, leaf: Leaf | None) -> Predicate:
     """A whole rule that is one leaf: one frame instead of ``bind`` and its value predicate."""
-    return _fuse([leaf], pred) if isinstance(leaf, Check) else pred
+    fused = _fuse([leaf]) if isinstance(leaf, Check) else None
+    return pred if fused is None else fused
 
 
 # --- code generation ---------------------------------------------------------------------
@@ -140,10 +140,10 @@ def single(pred: Predicate, leaf: Leaf | None) -> Predicate:
 _Kind: TypeAlias = "tuple[str, bool]"
 
 
-def _fuse(leaves: list[Leaf], tree: Predicate) -> Predicate:
-    """The fused closure for ``leaves``, or ``tree`` when none of them can be inlined."""
+def _fuse(leaves: list[Leaf]) -> Predicate | None:
+    """The fused closure for ``leaves``, or None when none of them can be inlined."""
     shape: list[_Kind] = []
-    args: list[object] = [tree, mmh3.hash]
+    args: list[object] = [mmh3.hash]
     for leaf in leaves:
         if isinstance(leaf, Check):
             if leaf.strings is None:
@@ -162,20 +162,21 @@ def _fuse(leaves: list[Leaf], tree: Predicate) -> Predicate:
             shape.append(("other", False))
             args.append(leaf)
     if all(kind == "other" for kind, _ in shape):
-        return tree
+        return None
     return _factory(tuple(shape))(*args)
 
 
 @functools.lru_cache(maxsize=256)
 def _factory(shape: tuple[_Kind, ...]) -> Callable[..., Predicate]:
-    """``make(tree, hash_, <each leaf's arguments>) -> fused`` for leaves of this shape."""
-    params = ["tree", "hash_"]
+    """``make(hash_, <each leaf's arguments>) -> fused`` for leaves of this shape."""
+    params = ["hash_"]
     body = ["def fused(user_id, attributes):"]
     first_kind, first_user = shape[0]
-    if first_kind != "other" and not first_user:  # the tree's first leaf: False, reading nothing
+    # attributes=None: when the first leaf reads an attribute, the tree answers False there
+    # and reads nothing more; otherwise every leaf reads None for an attribute, as in the tree
+    guarded = first_kind != "other" and not first_user
+    if guarded:
         body.append("    if attributes is None: return False")
-    else:
-        body.append("    if attributes is None: return tree(user_id, attributes)")
     # all_of of one or two operands answers the last one's own value (``a and b``); of three
     # or more, True or False (its loop). Every leaf here answers a bool, but the fused closure
     # keeps the distinction, so it is the tree's answer whatever an operand returns.
@@ -183,7 +184,7 @@ def _factory(shape: tuple[_Kind, ...]) -> Callable[..., Predicate]:
     for i, (kind, is_user) in enumerate(shape):
         last = i == len(shape) - 1
         params += _PARAMS[kind](i)
-        body += _leaf_lines(i, kind, is_user, last=last, strict=strict)
+        body += _leaf_lines(i, kind, is_user, last=last, strict=strict, guarded=guarded)
     source = "\n".join(
         [f"def make({', '.join(params)}):", *("    " + line for line in body), "    return fused"]
     )
@@ -204,7 +205,9 @@ _PARAMS: dict[str, Callable[[int], list[str]]] = {
 }
 
 
-def _leaf_lines(i: int, kind: str, is_user: bool, *, last: bool, strict: bool) -> list[str]:
+def _leaf_lines(
+    i: int, kind: str, is_user: bool, *, last: bool, strict: bool, guarded: bool
+) -> list[str]:
     """The body lines of leaf ``i``: return its answer when it is the tree's last word, else
     return False (or the operand's own falsy answer) when it fails and fall through."""
     if kind == "other":
@@ -216,11 +219,12 @@ def _leaf_lines(i: int, kind: str, is_user: bool, *, last: bool, strict: bool) -
         if strict:
             return [f"    if not {call}: return False"]
         return [f"    r = {call}", "    if not r: return r"]
-    read = (
-        f"    v = user_id if user_id is not None else attributes.get(k{i})"
-        if is_user
-        else f"    v = attributes.get(k{i})"
+    get = (
+        f"attributes.get(k{i})"
+        if guarded
+        else f"None if attributes is None else attributes.get(k{i})"
     )
+    read = f"    v = user_id if user_id is not None else {get}" if is_user else f"    v = {get}"
     if kind == "split":
         inline = f"hash_(v, e{i}, False)"
         if last:
