@@ -40,7 +40,6 @@ from flagkit._rules.closures import all_of, compile_pattern, text_value
 from flagkit._rules.compile import OverBudget, compile_rule
 from flagkit._rules.fast import compile_fast
 from flagkit._rules.fused import (
-    MAX_FUSED,
     check,
     compare_check,
     conjunction,
@@ -746,9 +745,23 @@ def built_leaves(draw: st.DrawFn) -> Any:
     return pred, pred  # an operand the fused closure calls as it is
 
 
+@st.composite
+def fusable_leaves(draw: st.DrawFn) -> list[Any]:
+    """String checks of attributes, maybe ending in a split: the shapes that are fused."""
+    out = []
+    for key in draw(st.lists(st.sampled_from(FUSE_KEYS[1:]), min_size=1, max_size=5)):
+        texts = draw(st.lists(st.sampled_from(FUSE_TEXTS), min_size=1, max_size=3))
+        out.append(member_check(key, False, tuple(texts)) if len(texts) > 1 else compare_check("eq", key, False, texts[0]))  # fmt: skip
+    if draw(st.booleans()):
+        key = draw(st.sampled_from(FUSE_KEYS))
+        pct = draw(st.sampled_from([0.001, 25, 50, 100]))
+        out.append(split_leaf(key, key == "userId", seed_of("s3"), hash_threshold(pct)))
+    return out
+
+
 @fuzz(400)
 @given(
-    built=st.lists(built_leaves(), min_size=1, max_size=MAX_FUSED),
+    built=st.lists(built_leaves(), min_size=1, max_size=6) | fusable_leaves(),
     calls=st.lists(st.tuples(st.none() | fuse_values, fuse_contexts), min_size=1, max_size=10),
 )
 @example(

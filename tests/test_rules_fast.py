@@ -25,7 +25,6 @@ from flagkit._document.appconfig import load_document
 from flagkit._exceptions import RuleError
 from flagkit._rules.compile import CompiledRule, OverBudget, compile_rule
 from flagkit._rules.fast import compile_fast
-from flagkit._rules.fused import MAX_FUSED
 from flagkit._rules.parse import MAX_DEPTH, MAX_RULE_CHARS
 from flagkit._snapshot import build_snapshot
 
@@ -308,37 +307,37 @@ def test_s3_evaluates_in_one_python_frame() -> None:
         "fused"
     ]
     # a list of user ids, asked without attributes: the user id is read inline, too
-    staff = compile_rule('(and (in $userId ["u1", "u2"]) (eq $plan "pro"))', flag_key=FLAG).test
-    assert frames(staff, "u1", None) == ["fused"]
-    assert staff("u1", None) is False and staff("u1", {"plan": "pro"}) is True
+    staff = compile_rule('(in $userId ["u1", "u2"])', flag_key=FLAG).test
+    assert frames(staff, "u1", None) == ["fused_user"]
+    assert staff("u1", None) is True and staff("u3", {"userId": "u1"}) is False
+    assert staff(None, {"userId": "u2"}) is True
 
 
-def test_fused_code_holds_no_rule_text() -> None:
-    """The generated code is shared per shape: keys and literals live in the closure only."""
-    a = compile_rule('(and (eq $plan "pro-x") (in $zone ["z1","z2"]))', flag_key=FLAG).test
-    b = compile_rule('(and (eq $tier "gold") (in $region ["r1","r2"]))', flag_key=FLAG).test
-    assert a.__code__ is b.__code__
-    assert not {"pro-x", "plan", "zone", "z1"} & set(map(str, a.__code__.co_consts))
-    cells = [c.cell_contents for c in a.__closure__ or ()]
-    assert "plan" in cells and "pro-x" in cells and frozenset({"z1", "z2"}) in cells
-    assert a(None, {"plan": "pro-x", "zone": "z2"}) is True
-    assert b(None, {"tier": "gold", "region": "z2"}) is False
+FUSED_SHAPES = {
+    '(and (eq $plan "pro") (split pct::50 by::$userId))': "fused_n",
+    '(and (in $a ["1"]) (eq $b "2") (eq $c "3"))': "fused_n",
+    '(and (in $a ["1"]) (eq $b "2") (eq $c "3") (split pct::50 by::$d seed::"s"))': "fused_n",
+    '(and (eq $b "2") (eq $c "3"))': "fused_n",
+    '(and (eq $b "2"))': "fused",
+    '(in $country ["US", "CA"])': "fused",
+    # the tree: a number, a user-key check, a split not last, other operands
+    '(and (gt $n 1) (eq $plan "pro"))': "and2",
+    '(and (in $userId ["u1"]) (eq $plan "pro"))': "and2",
+    '(and (split pct::50 by::$userId) (eq $plan "pro"))': "and2",
+    '(and (eq $plan "pro") (or (eq $a "1") (eq $b "2")))': "and2",
+    '(and (eq $plan "pro") (split pct::0 by::$userId))': "and2",
+    '(and (eq $a "1") (split pct::5 by::$u) (split pct::5 by::$v))': "and_n",
+    "(gt $n 1)": "test",
+}
 
 
-def test_an_and_longer_than_max_fused_keeps_the_tree() -> None:
-    """Past MAX_FUSED operands the closure tree is kept (the shape cache stays bounded)."""
-    leaves = [f'(eq $k{i} "v")' for i in range(MAX_FUSED + 1)]
-    rule = compile_rule(f"(and {' '.join(leaves)})", flag_key=FLAG)
-    assert rule.test.__name__ == "and_n"
-    everyone = {f"k{i}": "v" for i in range(MAX_FUSED + 1)}
-    assert rule.test(None, everyone) is True
-    assert rule.test(None, {**everyone, "k3": "w"}) is False
-
-
-def test_an_and_of_nothing_inlinable_keeps_the_tree() -> None:
-    """An and whose operands are all other expressions gains nothing from fusing."""
-    rule = compile_rule('(and (or (eq $a "1") (eq $b "2")) (not (eq $c "3")))', flag_key=FLAG)
-    assert rule.test.__name__ == "and2"
+@pytest.mark.parametrize(("text", "name"), FUSED_SHAPES.items())
+def test_which_shapes_are_fused(text: str, name: str) -> None:
+    """String checks of attributes, optionally ending in a split, are one closure; any other
+    ``and`` keeps the tree, and answers as it does."""
+    rule = compile_rule(text, flag_key=FLAG)
+    assert rule.test.__name__ == name
+    assert_same(text)
 
 
 def test_compiled_rule_fields_are_unchanged_by_fusing() -> None:

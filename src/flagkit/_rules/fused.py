@@ -2,38 +2,33 @@
 
 ``compile`` builds a rule as a tree of closures, one Python call per node: S3's
 ``(and (in $country ["US","CA"]) (eq $plan "pro") (split pct::25 by::$userId))`` is
-``all_of -> bind -> member_of``, ``bind -> eq``, ``split``, four or more frames per evaluation
-at about 30 ns each. The builders here return each leaf's closure together with a description
-of it (:class:`Check`, :class:`SplitLeaf`); :func:`conjunction` then makes, for an ``and``,
-one closure that reads every context value and tests it inline, in the tree's order, and
-answers exactly what the tree answers:
+``all_of -> bind -> member_of``, ``bind -> eq``, ``split``: five frames per evaluation, at
+about 30 ns each. The builders here return each leaf's closure together with a description of
+it (:class:`Check`, :class:`SplitLeaf`). :func:`conjunction` then builds an ``and`` whose
+operands are string checks of attributes (``in``/``eq`` against string literals), optionally
+ending in a ``split``, as one closure that reads each value and tests it inline, in the
+tree's order, and answers exactly what the tree answers:
 
-* a ``str`` value is tested against a leaf's string literals inline (``v in S``, ``v == s``),
-  and an ASCII ``str`` is hashed inline for a split;
+* a ``str`` value is tested against the string literals inline (``v in S``), and an ASCII
+  ``str`` is hashed inline for the split;
 * any other value (an int read as text, a subclass, a float, a non-ASCII key...) goes to the
   leaf's own value predicate, the very function the tree calls; None is missing, as there;
-* ``attributes=None`` is answered False at once when the first leaf reads an attribute (the
-  tree's first leaf answers False there, reading nothing more); otherwise each leaf reads None
-  for an attribute, as the tree's leaves do;
-* any other operand of the ``and`` (an ``or``, a ``not``...) is called as the tree calls it.
+* ``attributes=None`` is False at once: the tree's first leaf answers False, reading nothing.
 
-The closure is generated (``exec``) once per *shape*, the kinds of the leaves, and cached.
-The generated source holds fixed code and parameter names (``k0``, ``p0``...) only, never a
-rule's keys or literals: those are bound as closure variables when the cached factory is
-called, as dataclasses and attrs bind an ``__init__``'s defaults. ``compile`` and the text fast
-path (``fast``) build leaves with these same functions, so both give the same closures.
+Any other ``and`` keeps the tree. :func:`single` does the same for a rule that is one string
+check. ``compile`` and the text fast path (``fast``) build leaves with these same functions, so
+both give the same closures.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import NamedTuple, TypeAlias, cast
 
 import mmh3
 
 from .closures import (
     TEXT_ONLY,
+    Attributes,
     Predicate,
     ValuePredicate,
     all_of,
@@ -47,7 +42,6 @@ from .closures import (
 from .parse import Scalar
 
 __all__ = [
-    "MAX_FUSED",
     "SCAN_STEPS",
     "Check",
     "Leaf",
@@ -61,7 +55,6 @@ __all__ = [
 ]
 
 SCAN_STEPS = 100  # what a walk over a context list costs, as if the list had 100 elements
-MAX_FUSED = 8  # operands of one ``and``; a longer one keeps the tree (bounds the shape cache)
 
 
 class Check(NamedTuple):
@@ -120,148 +113,117 @@ def split_leaf(key: str, is_user: bool, seed: int, threshold: int) -> Built:
 
 
 def conjunction(preds: list[Predicate], leaves: list[Leaf]) -> Predicate:
-    """``(and ...)`` of ``preds`` (described by ``leaves``, in the same order): fused when that
-    inlines something, else the tree's ``all_of``."""
-    fused = _fuse(leaves) if len(leaves) <= MAX_FUSED else None
-    return all_of(preds) if fused is None else fused
+    """``(and ...)`` of ``preds`` (described by ``leaves``, in the same order): one closure when
+    the operands are string checks, optionally ending in a split; else the tree's ``all_of``."""
+    last = leaves[-1]
+    split_ = last if isinstance(last, SplitLeaf) else None
+    keyed: list[tuple[str, _Strings, ValuePredicate]] = []
+    for c in leaves[:-1] if split_ is not None else leaves:
+        if not isinstance(c, Check) or c.strings is None or c.is_user:
+            return all_of(preds)
+        keyed.append((c.key, c.strings, c.pred))
+    if not keyed:
+        return all_of(preds)
+    if split_ is None:
+        return _one(*keyed[0]) if len(keyed) == 1 else _checks(tuple(keyed), None)
+    key, is_user, seed, threshold = split_
+    if len(keyed) == 2:
+        return _two_then_split(*keyed[0], *keyed[1], key, is_user, seed, threshold)
+    return _checks(tuple(keyed), (key, is_user, seed, threshold))
 
 
 def single(pred: Predicate, leaf: Leaf | None) -> Predicate:
     """A whole rule that is one leaf: one frame instead of ``bind`` and its value predicate."""
-    fused = _fuse([leaf]) if isinstance(leaf, Check) else None
-    return pred if fused is None else fused
+    if not isinstance(leaf, Check) or leaf.strings is None:
+        return pred
+    if leaf.is_user:
+        return _one_user(leaf.key, leaf.strings, leaf.pred)
+    return _one(leaf.key, leaf.strings, leaf.pred)
 
 
-# --- code generation ---------------------------------------------------------------------
+# --- the fused closures --------------------------------------------------------------------
+#
+# Written out by hand for the common shapes (no code is generated at run time: see
+# tests/test_security.py). Each string check reads its attribute once and decides a ``str``
+# inline; anything else goes to its predicate, which is what the tree's ``bind`` calls, with
+# None meaning missing, as there. Every leaf answers a bool, so "False at the first failing
+# leaf, else the last one's answer" is all_of's answer for any number of operands. The first
+# leaf reads an attribute, so ``attributes=None`` is False at once, as in the tree.
 
-# a leaf's kind in a shape: a Check whose str test is ``==`` ("eq") or ``in`` ("in"), or that
-# always calls its predicate ("call"); a split ("split"); any other operand ("other"); and
-# whether it reads the user id first
-_Kind: TypeAlias = "tuple[str, bool]"
-
-
-def _fuse(leaves: list[Leaf]) -> Predicate | None:
-    """The fused closure for ``leaves``, or None when none of them can be inlined."""
-    shape: list[_Kind] = []
-    args: list[object] = [mmh3.hash]
-    for leaf in leaves:
-        if isinstance(leaf, Check):
-            if leaf.strings is None:
-                shape.append(("call", leaf.is_user))
-                args += (leaf.key, leaf.pred)
-            elif len(leaf.strings) == 1:
-                shape.append(("eq", leaf.is_user))
-                args += (leaf.key, *leaf.strings, leaf.pred)
-            else:
-                shape.append(("in", leaf.is_user))
-                args += (leaf.key, leaf.strings, leaf.pred)
-        elif isinstance(leaf, SplitLeaf):
-            shape.append(("split", leaf.is_user))
-            args += (leaf.key, leaf.seed, leaf.threshold, split_slow(leaf.seed, leaf.threshold))
-        else:
-            shape.append(("other", False))
-            args.append(leaf)
-    if all(kind == "other" for kind, _ in shape):
-        return None
-    return _factory(tuple(shape))(*args)
+_Strings: TypeAlias = "frozenset[str]"
 
 
-@functools.lru_cache(maxsize=256)
-def _factory(shape: tuple[_Kind, ...]) -> Callable[..., Predicate]:
-    """``make(hash_, <each leaf's arguments>) -> fused`` for leaves of this shape."""
-    params = ["hash_"]
-    body = ["def fused(user_id, attributes):"]
-    first_kind, first_user = shape[0]
-    # attributes=None: when the first leaf reads an attribute, the tree answers False there
-    # and reads nothing more; otherwise every leaf reads None for an attribute, as in the tree
-    guarded = first_kind != "other" and not first_user
-    if guarded:
-        body.append("    if attributes is None: return False")
-    # all_of of one or two operands answers the last one's own value (``a and b``); of three
-    # or more, True or False (its loop). Every leaf here answers a bool, but the fused closure
-    # keeps the distinction, so it is the tree's answer whatever an operand returns.
-    strict = len(shape) > 2
-    for i, (kind, is_user) in enumerate(shape):
-        last = i == len(shape) - 1
-        params += _PARAMS[kind](i)
-        body += _leaf_lines(i, kind, is_user, last=last, strict=strict, guarded=guarded)
-    source = "\n".join(
-        [f"def make({', '.join(params)}):", *("    " + line for line in body), "    return fused"]
-    )
-    namespace: dict[str, object] = {}
-    # the source is built from the fixed fragments below and parameter names only
-    exec(compile(source, f"<flagkit fused {shape}>", "exec"), namespace)  # noqa: S102
-    make = namespace["make"]
-    assert callable(make)
-    return make
+def _one(k0: str, s0: _Strings, p0: ValuePredicate) -> Predicate:
+    def fused(user_id: object, attributes: Attributes) -> bool:
+        if attributes is None:
+            return False
+        v = attributes.get(k0)
+        return (v in s0) if type(v) is str else (v is not None and p0(v))
+
+    return fused
 
 
-_PARAMS: dict[str, Callable[[int], list[str]]] = {
-    "eq": lambda i: [f"k{i}", f"s{i}", f"p{i}"],
-    "in": lambda i: [f"k{i}", f"s{i}", f"p{i}"],
-    "call": lambda i: [f"k{i}", f"p{i}"],
-    "split": lambda i: [f"k{i}", f"e{i}", f"t{i}", f"f{i}"],
-    "other": lambda i: [f"q{i}"],
-}
+def _one_user(k0: str, s0: _Strings, p0: ValuePredicate) -> Predicate:
+    def fused_user(user_id: object, attributes: Attributes) -> bool:
+        v = user_id if user_id is not None else (None if attributes is None else attributes.get(k0))
+        return (v in s0) if type(v) is str else (v is not None and p0(v))
+
+    return fused_user
 
 
-def _leaf_lines(
-    i: int, kind: str, is_user: bool, *, last: bool, strict: bool, guarded: bool
-) -> list[str]:
-    """The body lines of leaf ``i``: return its answer when it is the tree's last word, else
-    return False (or the operand's own falsy answer) when it fails and fall through."""
-    if kind == "other":
-        call = f"q{i}(user_id, attributes)"
-        if last:
-            return (
-                [f"    return {call}"] if not strict else [f"    return True if {call} else False"]
-            )
-        if strict:
-            return [f"    if not {call}: return False"]
-        return [f"    r = {call}", "    if not r: return r"]
-    get = (
-        f"attributes.get(k{i})"
-        if guarded
-        else f"None if attributes is None else attributes.get(k{i})"
-    )
-    read = f"    v = user_id if user_id is not None else {get}" if is_user else f"    v = {get}"
-    if kind == "split":
-        inline = f"hash_(v, e{i}, False)"
-        if last:
-            test = [f"        return {inline} < t{i}", f"    return f{i}(v)"]
-        else:
-            test = [
-                f"        if {inline} >= t{i}: return False",
-                f"    elif not f{i}(v): return False",
-            ]
-        return [read, "    if type(v) is str and v.isascii():", *test]
-    if kind == "call":
-        if last:
-            answer = f"v is not None and p{i}(v)"
-            return [
-                read,
-                f"    return True if {answer} else False" if strict else f"    return {answer}",
-            ]
-        if strict:
-            return [read, f"    if v is None or not p{i}(v): return False"]
-        return [
-            read,
-            "    if v is None: return False",
-            f"    r = p{i}(v)",
-            "    if not r: return r",
-        ]
-    inline = f"v == s{i}" if kind == "eq" else f"v in s{i}"
-    if last:  # the predicate answers a bool: the tree's answer in both modes
-        return [
-            read,
-            "    if type(v) is str:",
-            f"        return {inline}",
-            f"    return v is not None and p{i}(v)",
-        ]
-    failed = f"v != s{i}" if kind == "eq" else f"v not in s{i}"
-    return [
-        read,
-        "    if type(v) is str:",
-        f"        if {failed}: return False",
-        f"    elif v is None or not p{i}(v): return False",
-    ]
+def _two_then_split(  # S3's shape: _checks' loop unrolled (about 25 ns less a call)
+    k0: str,
+    s0: _Strings,
+    p0: ValuePredicate,
+    k1: str,
+    s1: _Strings,
+    p1: ValuePredicate,
+    key: str,
+    is_user: bool,
+    seed: int,
+    threshold: int,
+) -> Predicate:
+    hash_, slow = mmh3.hash, split_slow(seed, threshold)
+
+    def fused(user_id: object, attributes: Attributes) -> bool:
+        if attributes is None:
+            return False
+        v = attributes.get(k0)
+        if (v not in s0) if type(v) is str else (v is None or not p0(v)):
+            return False
+        v = attributes.get(k1)
+        if (v not in s1) if type(v) is str else (v is None or not p1(v)):
+            return False
+        v = user_id if is_user and user_id is not None else attributes.get(key)
+        if type(v) is str and v.isascii():
+            return hash_(v, seed, False) < threshold
+        return slow(v)
+
+    return fused
+
+
+def _checks(
+    keyed: tuple[tuple[str, _Strings, ValuePredicate], ...],
+    tail: tuple[str, bool, int, int] | None,
+) -> Predicate:
+    """Any number of string checks, and maybe a split: one frame, a loop over the checks."""
+    hash_ = mmh3.hash
+    key, is_user, seed, threshold = tail or ("", False, 0, 0)
+    slow = split_slow(seed, threshold)
+    has_split = tail is not None
+
+    def fused_n(user_id: object, attributes: Attributes) -> bool:
+        if attributes is None:
+            return False
+        for k, s, p in keyed:
+            v = attributes.get(k)
+            if (v not in s) if type(v) is str else (v is None or not p(v)):
+                return False
+        if not has_split:
+            return True
+        v = user_id if is_user and user_id is not None else attributes.get(key)
+        if type(v) is str and v.isascii():
+            return hash_(v, seed, False) < threshold
+        return slow(v)
+
+    return fused_n
