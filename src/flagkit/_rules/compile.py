@@ -7,9 +7,10 @@ Three steps, all at load time: ``_rules.parse`` turns text into a small syntax t
 module checks each operator's arguments (arity, named arguments, operand types) and raises
 :class:`~flagkit._exceptions.RuleError` with the 0-based offset of the offending text; it then
 picks, per operator, a closure builder from ``_rules.closures``. Evaluation never interprets
-the rule: ``rule.test`` is the root closure itself. An ``and`` of leaves is one closure
-(``_rules.fused``), and text of the common shapes is built by ``_rules.fast`` first, with the
-same builders; whatever it declines, errors included, goes through the three steps.
+the rule: ``rule.test`` is the root closure itself. An ``and`` of string checks (and a split)
+is one closure (``_rules.fused``), and text of the common shapes is built by ``_rules.fast``
+first, with the same builders; whatever it declines, errors included, goes through the three
+steps.
 
 Cost. While compiling, the most work one evaluation of the rule can do is counted in *steps*
 (``CompiledRule.cost``), a step being about one operator call: 1 per operator; plus
