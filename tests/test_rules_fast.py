@@ -23,8 +23,11 @@ from benchmarks.snapshot_build import document as benchmark_document
 
 from flagkit._document.appconfig import load_document
 from flagkit._exceptions import RuleError
+from flagkit._rules.bucketing import hash_threshold, seed_of
+from flagkit._rules.closures import all_of
 from flagkit._rules.compile import CompiledRule, OverBudget, compile_rule
 from flagkit._rules.fast import compile_fast
+from flagkit._rules.fused import compare_check, conjunction, member_check, split_leaf
 from flagkit._rules.parse import MAX_DEPTH, MAX_RULE_CHARS
 from flagkit._snapshot import build_snapshot
 
@@ -288,13 +291,23 @@ def frames(test: Callable[[object, Any], bool], user_id: object, attributes: Any
     return entered
 
 
+S3_LEAVES = [
+    member_check("country", False, ("US", "CA")),
+    compare_check("eq", "plan", False, "pro"),
+    split_leaf("userId", True, seed_of("s3"), hash_threshold(25)),
+]
+
+
 def test_s3_evaluates_in_one_python_frame() -> None:
-    """S3 (in, eq, split) is one generated closure for str values; the tree was five frames."""
+    """S3 (in, eq, split) is one closure for str values; its tree of closures is six frames."""
     rule = compile_rule(S3_RULE, flag_key="s3")
-    tree = compile_rule(S3_RULE, flag_key="s3", fast=False)
+    full = compile_rule(S3_RULE, flag_key="s3", fast=False)
+    tree = all_of([pred for pred, _ in S3_LEAVES])
     user = ("0f8fad5b-d9cb-469f-a165-70867728950e", {"country": "US", "plan": "pro"})
     assert frames(rule.test, *user) == ["fused"]
-    assert frames(tree.test, *user) == ["fused"]  # the compiler fuses it too
+    assert frames(full.test, *user) == ["fused"]  # the compiler fuses it too
+    assert frames(tree, *user) == ["and_n", "test", "in_strings", "test", "eq_text", "split_user"]
+    assert conjunction(*map(list, zip(*S3_LEAVES, strict=True)))(*user) is tree(*user)
     # a value the inline test cannot decide goes to the leaf's own predicate, as the tree does
     assert frames(rule.test, user[0], {"country": Text("US"), "plan": "pro"}) == [
         "fused",
