@@ -35,8 +35,18 @@ from hypothesis import strategies as st
 from flagkit import DocumentError, ErrorCode, FlagkitError, Flags, RuleError, StaticSource
 from flagkit._document.appconfig import load_document, parse_json
 from flagkit._document.ion import load_ion
-from flagkit._rules.closures import compile_pattern
-from flagkit._rules.compile import compile_rule
+from flagkit._rules.bucketing import hash_threshold, seed_of
+from flagkit._rules.closures import all_of, compile_pattern, text_value
+from flagkit._rules.compile import OverBudget, compile_rule
+from flagkit._rules.fast import compile_fast
+from flagkit._rules.fused import (
+    check,
+    compare_check,
+    conjunction,
+    member_check,
+    single,
+    split_leaf,
+)
 from flagkit._rules.parse import parse
 from flagkit._snapshot import snapshot_from_bytes
 
@@ -416,16 +426,29 @@ leaf_rules = st.one_of(
 )  # fmt: skip
 
 
-def rules(depth: int) -> st.SearchStrategy[str]:
-    """Valid rules, at most ``depth`` levels of and/or/not above the leaves."""
+ONE_SPACE = st.just(" ")
+
+
+def rules(
+    depth: int,
+    leaves: st.SearchStrategy[str] = leaf_rules,
+    spaces: st.SearchStrategy[str] = ONE_SPACE,
+    least: int = 1,
+) -> st.SearchStrategy[str]:
+    """Rules of ``leaves``, at most ``depth`` levels of and/or/not above them, each with at
+    least ``least`` operands and ``spaces`` between them."""
     if depth == 0:
-        return leaf_rules
-    inner = rules(depth - 1)
+        return leaves
+    inner = rules(depth - 1, leaves, spaces, least)
     return st.one_of(
-        leaf_rules,
-        st.builds(lambda xs: f"(and {' '.join(xs)})", st.lists(inner, min_size=1, max_size=3)),
-        st.builds(lambda xs: f"(or {' '.join(xs)})", st.lists(inner, min_size=1, max_size=3)),
-        st.builds(lambda x: f"(not {x})", inner),
+        leaves,
+        st.builds(
+            lambda op, sp, xs: f"({op}{sp}{sp.join(xs)})",
+            st.sampled_from(["and", "or"]),
+            spaces,
+            st.lists(inner, min_size=least, max_size=3),
+        ),
+        st.builds(lambda sp, x: f"(not{sp}{x})", spaces, inner),
     )
 
 
@@ -557,6 +580,219 @@ def test_valid_rules_compile_and_never_raise(
     """Rules built from the grammar compile; their closure answers a bool for any context."""
     rule = compile_rule(text, flag_key="f")
     assert type(rule.test(user_id, attributes)) is bool
+
+
+# --- the fast paths: rule text straight to closures, and fused and-closures ----------------
+
+SPACES = st.sampled_from([" ", " ", " ", "  ", "\n", "\t", " \r\n ", "\f", "\v", "\u00a0", "\x1c"])
+plain_texts = st.text(
+    st.characters(exclude_categories=("Cs", "Cc"), exclude_characters='"\\'), max_size=6
+)
+fast_literals = st.one_of(
+    plain_texts.map(lambda s: f'"{s}"'),
+    st.integers(min_value=-(10**18) + 1, max_value=10**18 - 1).map(str),
+    st.tuples(st.integers(-1000, 1000), st.integers(0, 999)).map(lambda t: f"{t[0]}.{t[1]:03d}"),
+    # near misses: literals the fast path must leave to the parser (or read exactly as it does)
+    st.sampled_from(
+        ["05", "-05", "-0", "-0.0", "1_000", "1e3", "1.", ".5", "+1", "0x1F", "2024-01", "2024T",
+         "2024-01-01T10:00Z", "9223372036854775807", "9223372036854775808", "99999999999999999999",
+         "1234567890123456789", "0.1234567890123456789", '"a\\n"', '"\\u00e9"', '"\\ud83d\\ude00"',
+         '"\\"', "true", "null", "nan", '"\u00a0"', "1\u00a0"]
+    ),
+)  # fmt: skip
+fast_refs = st.sampled_from(["$userId", "$k", "$country", "$plan", "$n"])
+pcts = st.sampled_from(["0", "0.001", "1", "12.5", "25", "50", "99.999", "100", "0.0001", "101"])
+
+
+@st.composite
+def fast_splits(draw: st.DrawFn) -> str:
+    named = [f"pct::{draw(pcts)}", f"by::{draw(fast_refs)}"]
+    if draw(st.booleans()):
+        named.append(f"seed::{draw(plain_texts.map(lambda s: chr(34) + s + chr(34)))}")
+    if draw(st.booleans()):  # a duplicate: refused by the full path, never built fast
+        named.append(draw(st.sampled_from(named)))
+    order = draw(st.permutations(named))
+    return "(split" + "".join(draw(SPACES) + arg for arg in order) + ")"
+
+
+fast_leaves = st.one_of(
+    st.builds(
+        lambda op, sp, ref, lit: f"({op}{sp}{ref} {lit})",
+        st.sampled_from(["eq", "gt", "gte", "lt", "lte", "begins_with", "ends_with", "contains"]),
+        SPACES,
+        fast_refs,
+        fast_literals,
+    ),
+    st.builds(
+        lambda ref, items, comma, sp: f"(in {ref}{sp}[{sp}{', '.join(items)}{comma}{sp}])",
+        fast_refs,
+        st.lists(fast_literals, max_size=4),
+        st.sampled_from(["", ","]),
+        st.sampled_from(["", " ", "\n"]),
+    ),
+    fast_splits(),
+    st.sampled_from(CONTEXT_KEYS).map(lambda k: f'(exists key::"{k}")'),
+)
+
+
+class Text(str, enum.Enum):  # a StrEnum on every Python flagkit supports
+    US = "US"
+    PRO = "pro"
+    ONE = "1"
+
+
+# leaves as fused.py's builders make them, over a few keys and literals that values will hit
+FUSE_KEYS = ["userId", "country", "plan", "n"]
+FUSE_TEXTS = ["US", "CA", "pro", "1", "é", "", "a\udfffb"]
+fuse_values = st.one_of(
+    st.sampled_from(FUSE_TEXTS),
+    st.sampled_from(FUSE_TEXTS),
+    st.sampled_from(FUSE_TEXTS),
+    st.sampled_from(FUSE_TEXTS).map(ShadyStr),
+    st.sampled_from(list(Text)),
+    st.sampled_from([1, -1, 0, 2**64, 2**64 + 1, True, False, 1.0, float("nan"), None, b"US"]),
+    wild_values,
+)
+fuse_contexts = st.none() | st.fixed_dictionaries(
+    {}, optional=dict.fromkeys(FUSE_KEYS, fuse_values)
+)
+
+
+def _outcome(build: Callable[[], Any]) -> tuple[Any, ...]:
+    """A compiled rule's fields, or the error it raised: what the two paths must agree on."""
+    try:
+        rule = build()
+    except RuleError as exc:
+        return ("RuleError", str(exc), exc.position)
+    except OverBudget as exc:
+        return ("OverBudget", exc.cost, exc.position)
+    return (rule.text, rule.has_split, rule.context_keys, rule.bare_split, rule.cost, rule.tree)
+
+
+@fuzz(400)
+@given(
+    text=st.one_of(
+        rules(3, fast_leaves, SPACES, least=0),
+        valid_rules,
+        st.tuples(rules(2, fast_leaves, SPACES, least=0), rule_mutations).map(
+            lambda t: mutate(t[0], t[1])
+        ),
+    ),
+    flag_key=st.sampled_from(["f", "flag-0001", "é", "\udc80"]),
+    user_key=st.sampled_from(["userId", "k"]),
+    budget=st.none() | st.integers(min_value=0, max_value=300),
+    calls=st.lists(
+        st.tuples(wild_values, contexts) | st.tuples(st.none() | fuse_values, fuse_contexts),
+        min_size=1,
+        max_size=4,
+    ),
+)
+@example(
+    text='(and (in $country ["US","CA"]) (eq $plan "pro") (split pct::25 by::$userId))',
+    flag_key="s3",
+    user_key="userId",
+    budget=None,
+    calls=[("u1", {"country": Text.US, "plan": "pro"}), (7, {"country": "US", "plan": Text.PRO})],
+)
+def test_fast_path_builds_what_the_full_path_builds(
+    text: str,
+    flag_key: str,
+    user_key: str,
+    budget: int | None,
+    calls: list[tuple[object, dict[str, Any] | None]],
+) -> None:
+    """Rule text compiles to the same fields, errors and answers with the fast path as without.
+
+    ``_rules.fast`` builds what it recognises and leaves the rest (and every error, every
+    OverBudget) to the parser; compile_rule(fast=False) is the parser and compiler alone.
+    """
+    full = _outcome(lambda: compile_rule(text, flag_key=flag_key, user_key=user_key, budget=budget, fast=False))  # fmt: skip
+    assert _outcome(lambda: compile_rule(text, flag_key=flag_key, user_key=user_key, budget=budget)) == full  # fmt: skip
+    fast = compile_fast(text, flag_key=flag_key, user_key=user_key, budget=budget)
+    event(
+        "built fast" if fast is not None else f"full path ({full[0] if len(full) == 3 else 'ok'})"
+    )
+    if fast is None:
+        return
+    slow = compile_rule(text, flag_key=flag_key, user_key=user_key, budget=budget, fast=False)
+    assert fast[1:] == (slow.has_split, slow.context_keys, slow.bare_split, slow.cost)
+    for user_id, attributes in calls:
+        assert fast[0](user_id, attributes) is slow.test(user_id, attributes)
+
+
+@st.composite
+def built_leaves(draw: st.DrawFn) -> Any:
+    key = draw(st.sampled_from(FUSE_KEYS))
+    is_user = key == "userId"
+    kind = draw(st.sampled_from(["in", "eq", "order", "text", "split", "other"]))
+    if kind == "in":
+        items = draw(st.lists(st.sampled_from([*FUSE_TEXTS, 1, 2.5, True]), max_size=4))
+        return member_check(key, is_user, tuple(items))
+    if kind == "eq":
+        return compare_check("eq", key, is_user, draw(st.sampled_from([*FUSE_TEXTS, 1, 1.5, True])))
+    if kind == "order":
+        return compare_check(
+            draw(st.sampled_from(["gt", "lte"])), key, is_user, draw(st.sampled_from([0, 1.5, "m"]))
+        )
+    if kind == "text":
+        return check(key, is_user, text_value(str.startswith, draw(st.sampled_from(FUSE_TEXTS))))
+    if kind == "split":
+        pct = draw(st.sampled_from([0, 0.001, 25, 50, 100]))
+        return split_leaf(
+            key, is_user, seed_of(draw(st.sampled_from(["s3", "x"]))), hash_threshold(pct)
+        )
+    pred = compile_rule(draw(st.sampled_from(['(or (eq $plan "pro") (exists key::"n"))', "(not (split pct::50 by::$userId))", "(and $n (gt $n 0))"])), flag_key="f").test  # fmt: skip
+    return pred, pred  # an operand the fused closure calls as it is
+
+
+@st.composite
+def fusable_leaves(draw: st.DrawFn) -> list[Any]:
+    """String checks of attributes, maybe ending in a split: the shapes that are fused."""
+    out = []
+    for key in draw(st.lists(st.sampled_from(FUSE_KEYS[1:]), min_size=1, max_size=5)):
+        texts = draw(st.lists(st.sampled_from(FUSE_TEXTS), min_size=1, max_size=3))
+        out.append(member_check(key, False, tuple(texts)) if len(texts) > 1 else compare_check("eq", key, False, texts[0]))  # fmt: skip
+    if draw(st.booleans()):
+        key = draw(st.sampled_from(FUSE_KEYS))
+        pct = draw(st.sampled_from([0.001, 25, 50, 100]))
+        out.append(split_leaf(key, key == "userId", seed_of("s3"), hash_threshold(pct)))
+    return out
+
+
+@fuzz(400)
+@given(
+    built=st.lists(built_leaves(), min_size=1, max_size=6) | fusable_leaves(),
+    calls=st.lists(st.tuples(st.none() | fuse_values, fuse_contexts), min_size=1, max_size=10),
+)
+@example(
+    built=[
+        member_check("country", False, ("US", "CA")),
+        compare_check("eq", "plan", False, "pro"),
+        split_leaf("userId", True, seed_of("s3"), hash_threshold(25)),
+    ],
+    calls=[
+        ("u", {"country": Text.US, "plan": ShadyStr("pro")}),
+        (1, {"country": "US", "plan": "pro"}),
+        ("é\udfff", {"country": "CA", "plan": "pro"}),
+        (None, {"country": "CA", "plan": "pro", "userId": 5}),
+        ("u", None),
+    ],
+)
+def test_fused_and_answers_exactly_as_the_closure_tree(
+    built: list[tuple[Any, Any]], calls: list[tuple[object, dict[str, Any] | None]]
+) -> None:
+    """An ``and`` fused into one frame answers what all_of over the leaves' closures answers,
+    value for value (``is``), for hostile values: ints as text, subclasses, StrEnum, floats,
+    non-ASCII and lone surrogates, bytes, None, missing keys, attributes None, user id None."""
+    preds = [pred for pred, _ in built]
+    leaves = [leaf for _, leaf in built]
+    fused = conjunction(preds, leaves)
+    tree = all_of(preds)
+    singles = [single(pred, leaf) for pred, leaf in built]
+    for user_id, attributes in calls:
+        assert fused(user_id, attributes) is tree(user_id, attributes)
+        for one, pred in zip(singles, preds, strict=True):
+            assert one(user_id, attributes) is pred(user_id, attributes)
 
 
 # --- Ion -------------------------------------------------------------------------------------

@@ -39,6 +39,15 @@ def pct_units(pct: float) -> int:
     return round(pct * UNITS_PER_PERCENT)
 
 
+def pct_problem(pct: float) -> str | None:
+    """Why ``pct`` is not a split percentage (after ``pct::``), or None when it is one."""
+    if not 0 <= pct <= 100:
+        return f"must be from 0 to 100, found {pct}"
+    if abs(pct * 1000 - pct_units(pct)) > 1e-6:  # tolerance for binary floats like 12.345
+        return f"{pct} has more than 3 decimals (the resolution is 0.001 %)"
+    return None
+
+
 def hash_threshold(pct: float) -> int:
     """The smallest 32-bit hash that is *not* in a ``pct`` split.
 

@@ -26,7 +26,7 @@ import datetime as _dt
 import operator
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple, TypeAlias
+from typing import Any, NamedTuple, TypeAlias, cast
 
 import mmh3
 
@@ -202,25 +202,19 @@ def text_value(method: Callable[[str, str], bool], s: str) -> ValuePredicate:
     return pred
 
 
+TEXT_ONLY = frozenset({str})  # ``TEXT_ONLY.issuperset(map(type, items))``: all strings
+
+
 def member_of_value(items: tuple[Scalar, ...]) -> ValuePredicate:
     """``value`` equals one of ``items`` (each under its own coercion)."""
+    if TEXT_ONLY.issuperset(map(type, items)):  # the usual list of strings (or none at all)
+        return one_of_strings(cast("frozenset[str]", frozenset(items))) if items else _never
     strings = frozenset(x for x in items if type(x) is str)
     groups: list[tuple[Callable[[object], Key | None], frozenset[Key]]] = []
     for coerce in (as_number, as_bool, as_timestamp):
         keys = frozenset(literal_key(x) for x in items if coercer_for(x) is coerce)
         if keys:
             groups.append((coerce, keys))
-    if not groups:
-        if not strings:
-            return _never
-
-        def in_strings(v: object) -> bool:
-            if type(v) is str:
-                return v in strings
-            t = as_text(v)
-            return t is not None and t in strings
-
-        return in_strings
 
     def in_items(v: object) -> bool:
         if strings:
@@ -234,6 +228,18 @@ def member_of_value(items: tuple[Scalar, ...]) -> ValuePredicate:
         return False
 
     return in_items
+
+
+def one_of_strings(strings: frozenset[str]) -> ValuePredicate:
+    """``value``, read as text, is one of ``strings``."""
+
+    def in_strings(v: object) -> bool:
+        if type(v) is str:
+            return v in strings
+        t = as_text(v)
+        return t is not None and t in strings
+
+    return in_strings
 
 
 def collection_has(member: ValuePredicate) -> ValuePredicate:
@@ -319,14 +325,7 @@ def split(key: str, is_user: bool, seed: int, threshold: int) -> Predicate:
     if threshold == 0:
         return _false
     hash_ = mmh3.hash
-
-    def slow(v: object) -> bool:
-        if type(v) is int and _TEXT_INT_MIN <= v <= _TEXT_INT_MAX:
-            return hash_(str(v), seed, False) < threshold  # decimal digits: ASCII, no encode
-        t = as_text(v)  # None for None, bool, float, bytes, containers, ...
-        if t is None:
-            return False
-        return hash_(t.encode("utf-8", "surrogatepass"), seed, False) < threshold
+    slow = split_slow(seed, threshold)
 
     if is_user:
 
@@ -349,6 +348,21 @@ def split(key: str, is_user: bool, seed: int, threshold: int) -> Predicate:
         return slow(v)
 
     return split_key
+
+
+def split_slow(seed: int, threshold: int) -> ValuePredicate:
+    """What :func:`split` decides for a value that is not an ASCII ``str`` (None included)."""
+    hash_ = mmh3.hash
+
+    def slow(v: object) -> bool:
+        if type(v) is int and _TEXT_INT_MIN <= v <= _TEXT_INT_MAX:
+            return hash_(str(v), seed, False) < threshold  # decimal digits: ASCII, no encode
+        t = as_text(v)  # None for None, bool, float, bytes, containers, ...
+        if t is None:
+            return False
+        return hash_(t.encode("utf-8", "surrogatepass"), seed, False) < threshold
+
+    return slow
 
 
 def hasher(key: str, is_user: bool, seed: int) -> Callable[[object, Attributes], int]:

@@ -7,7 +7,10 @@ Three steps, all at load time: ``_rules.parse`` turns text into a small syntax t
 module checks each operator's arguments (arity, named arguments, operand types) and raises
 :class:`~flagkit._exceptions.RuleError` with the 0-based offset of the offending text; it then
 picks, per operator, a closure builder from ``_rules.closures``. Evaluation never interprets
-the rule: ``rule.test`` is the root closure itself.
+the rule: ``rule.test`` is the root closure itself. An ``and`` of string checks (and a split)
+is one closure (``_rules.fused``), and text of the common shapes is built by ``_rules.fast``
+first, with the same builders; whatever it declines, errors included, goes through the three
+steps.
 
 Cost. While compiling, the most work one evaluation of the rule can do is counted in *steps*
 (``CompiledRule.cost``), a step being about one operator call: 1 per operator; plus
@@ -35,7 +38,7 @@ from typing import Final, final
 from flagkit._exceptions import RuleError
 
 from . import operands
-from .bucketing import hash_threshold, pct_units, seed_of
+from .bucketing import hash_threshold, pct_problem, seed_of
 from .closures import (
     FLIPPED,
     Attributes,
@@ -43,19 +46,26 @@ from .closures import (
     Patterns,
     PatternTooLarge,
     Predicate,
-    all_of,
     any_of,
-    bind,
     collection_has,
     contains_value,
     eq_value,
     exists,
     matches_value,
-    member_of_value,
     none_of,
-    order_value,
-    split,
     text_value,
+)
+from .fast import compile_fast
+from .fused import (
+    SCAN_STEPS,
+    Built,
+    Leaf,
+    check,
+    compare_check,
+    conjunction,
+    member_check,
+    single,
+    split_leaf,
 )
 from .internal_ops import INTERNAL_OPERATORS
 from .parse import (
@@ -84,7 +94,6 @@ __all__ = [
     "compile_rule",
 ]
 
-SCAN_STEPS = 100  # what a walk over a context list counts, as if the list had 100 elements
 # What a matches counts per pattern position. RE2's fallback matcher steps every live position
 # for each byte of text, at up to ~25 ns each (measured: benchmarks/document_limits.py; a few ns
 # for ordinary patterns, which RE2's DFA runs), against ~0.2 us per step: 32 steps are the worst
@@ -167,6 +176,7 @@ def compile_rule(
     patterns: Patterns | None = None,
     tree: Call | None = None,
     wall: Callable[[], float] = time.time,
+    fast: bool = True,
 ) -> CompiledRule:
     """Parse, type-check and compile ``text``; raise ``RuleError`` with the position if invalid.
 
@@ -182,8 +192,14 @@ def compile_rule(
             conditions are data); compiled instead of ``text``, which it replaces by its own
             rendering. Only a tree may use the internal operators (``_rules.internal_ops``).
         wall: the clock the internal ``clock.*`` operators read (the snapshot's).
+        fast: first try ``_rules.fast``, which builds the same rule from the text of the common
+            shapes without the general parser (False: always the general path, for tests).
     """
     if tree is None:
+        if fast:
+            done = compile_fast(text, flag_key=flag_key, user_key=user_key, budget=budget)
+            if done is not None:
+                return CompiledRule(text, *done)
         call = parse(text)
         compiler = Compiler(text, flag_key, user_key, budget, patterns)
     else:
@@ -191,6 +207,7 @@ def compile_rule(
         text = tree_text(tree)  # the limits text is held to, and the text explain shows
         compiler = Compiler(text, flag_key, user_key, budget, patterns, internal=True, wall=wall)
     test = compiler.boolean(call)
+    test = single(test, compiler.leaves.get(test))
     bare = compiler.last_split if call.op == "split" else None
     keys = frozenset(compiler.keys)
     return CompiledRule(text, test, compiler.has_split, keys, bare, compiler.cost, tree)
@@ -225,9 +242,16 @@ class Compiler:
         self.has_split = False
         self.keys: set[str] = set()
         self.last_split: tuple[str, bool, int, int] | None = None
+        self.leaves: dict[Predicate, Leaf] = {}  # what fused.conjunction may inline, by closure
 
     def error(self, message: str, pos: int) -> RuleError:
         return RuleError(message, position=pos, rule=self.text)
+
+    def leaf(self, built: Built) -> Predicate:
+        """The closure of a leaf, remembering its description for the ``and`` above it."""
+        pred, leaf = built
+        self.leaves[pred] = leaf
+        return pred
 
     def charge(self, steps: int, pos: int) -> None:
         """Count ``steps`` of evaluation work; raise OverBudget once past the budget."""
@@ -330,7 +354,9 @@ def _c_logic(c: Compiler, node: Call) -> Predicate:
         (arg,) = c.positional(node, 1, 1)
         return none_of(_truth(c, node.op, arg))
     preds = [_truth(c, node.op, a) for a in c.positional(node, 1, None)]
-    return all_of(preds) if node.op == "and" else any_of(preds)
+    if node.op == "or":
+        return any_of(preds)
+    return conjunction(preds, [c.leaves.get(p, p) for p in preds])
 
 
 def _truth(c: Compiler, op: str, node: Node) -> Predicate:
@@ -370,8 +396,7 @@ def _c_compare(c: Compiler, node: Call) -> Predicate:
     if isinstance(a, Lit):  # (lt 65 $age) means (gt $age 65)
         a, b, op = b, a, FLIPPED[op]
     if isinstance(b, Lit) and isinstance(a, Ref):
-        pred = eq_value(b.value) if op == "eq" else order_value(op, b.value)
-        return bind(*c.ref(a), pred)
+        return c.leaf(compare_check(op, *c.ref(a), b.value))
     if isinstance(b, Lit) and type(b.value) is not bool:
         # a is an expression: it gives true or false, which no other literal can equal
         raise c.error(
@@ -389,7 +414,7 @@ def _c_text(c: Compiler, node: Call) -> Predicate:
     if isinstance(b, Ref):  # a prefix or suffix from the context (UG-mvops: a variable operand)
         return operands.text(method, c.operand(ref), c.operand(b))
     s = c.string_literal(b, f"the second argument of {node.op}")
-    return bind(*c.ref(ref), text_value(method, s))
+    return c.leaf(check(*c.ref(ref), text_value(method, s)))
 
 
 def _scalar(c: Compiler, node: Node, what: str) -> Scalar:
@@ -404,16 +429,17 @@ def _c_contains(c: Compiler, node: Call) -> Predicate:
     c.charge(SCAN_STEPS, node.pos)  # a list value is walked element by element
     if isinstance(b, Ref):  # a substring (or element) from the context
         return operands.contains(c.operand(ref), c.operand(b))
-    return bind(*c.ref(ref), contains_value(_scalar(c, b, "the second argument of contains")))
+    value = _scalar(c, b, "the second argument of contains")
+    return c.leaf(check(*c.ref(ref), contains_value(value)))
 
 
 def _c_in(c: Compiler, node: Call) -> Predicate:
     a, b = c.positional(node, 2, 2)
     if isinstance(a, Ref) and isinstance(b, ListLit):
-        return bind(*c.ref(a), member_of_value(tuple(x.value for x in b.items)))
+        return c.leaf(member_check(*c.ref(a), tuple(x.value for x in b.items)))
     if isinstance(a, Lit) and isinstance(b, Ref):
         c.charge(SCAN_STEPS, node.pos)  # the context list is walked element by element
-        return bind(*c.ref(b), collection_has(eq_value(a.value)))
+        return c.leaf(check(*c.ref(b), collection_has(eq_value(a.value))))
     if isinstance(a, Ref):
         if isinstance(b, Lit) and type(b.value) is str:
             raise c.error('in needs a list; for a substring use (contains $key "text")', b.pos)
@@ -438,7 +464,7 @@ def _c_matches(c: Compiler, node: Call) -> Predicate:
         )
         raise c.error(f"pattern:: {what}: {exc}", pattern_node.pos) from exc
     c.charge(MATCH_STEPS * compiled.positions, pattern_node.pos)  # the scan's worst case
-    return bind(*c.ref(ref), matches_value(compiled.found))
+    return c.leaf(check(*c.ref(ref), matches_value(compiled.found)))
 
 
 def _c_exists(c: Compiler, node: Call) -> Predicate:
@@ -457,12 +483,9 @@ def _c_split(c: Compiler, node: Call) -> Predicate:
         )
     pct = pct_node.value
     assert isinstance(pct, (int, float))
-    if not 0 <= pct <= 100:
-        raise c.error(f"pct:: must be from 0 to 100, found {pct}", pct_node.pos)
-    if abs(pct * 1000 - pct_units(pct)) > 1e-6:  # tolerance for binary floats like 12.345
-        raise c.error(
-            f"pct:: {pct} has more than 3 decimals (the resolution is 0.001 %)", pct_node.pos
-        )
+    problem = pct_problem(pct)
+    if problem is not None:
+        raise c.error(f"pct:: {problem}", pct_node.pos)
     ref = c.context_ref(args["by"].value, "by::")
     seed = c.string_literal(args["seed"].value, "seed::") if "seed" in args else c.flag_key
     try:
@@ -472,7 +495,7 @@ def _c_split(c: Compiler, node: Call) -> Predicate:
     c.has_split = True
     key, is_user = c.ref(ref)
     c.last_split = (key, is_user, seed_int, hash_threshold(pct))
-    return split(key, is_user, seed_int, hash_threshold(pct))
+    return c.leaf(split_leaf(*c.last_split))
 
 
 _OPERATORS: dict[str, Callable[[Compiler, Call], Predicate]] = {
