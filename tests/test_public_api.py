@@ -27,6 +27,7 @@ PUBLIC = {
         "Exposures",
         "Fetched",
         "FileSource",
+        "FlagHandle",
         "FlagkitError",
         "Flags",
         "FlagsView",
