@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 import json
 import logging
@@ -230,6 +231,7 @@ def test_one_handle_per_key_held_weakly_and_listed() -> None:
     del pricing
     gc.collect()
     assert flags.handles() == (abc,)
+    assert copy.copy(abc) is abc and copy.deepcopy({"h": abc})["h"] is abc  # never a stale twin
     with pytest.raises(TypeError, match="a flag key is a str"):
         flags.flag(42)  # type: ignore[arg-type]
 

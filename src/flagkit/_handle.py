@@ -176,6 +176,12 @@ class FlagHandle:
         """Any attribute value as stored (arrays as tuples), else ``default``."""
         return self._owner.get_json(self._key, attribute, default, user_id, attributes)
 
+    def __copy__(self) -> FlagHandle:
+        return self  # a copy would never be re-pointed: there is one handle per key
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FlagHandle:
+        return self
+
     def __repr__(self) -> str:
         found = "" if self._on is not None else ", missing"
         return f"FlagHandle({self._key!r}{found}, version={self._owner.version!r})"
