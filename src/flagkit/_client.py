@@ -677,11 +677,12 @@ class Flags(_Evaluating):
         if handle is not None:
             return handle
         with self._write_lock:  # no swap between pointing the handle and registering it
+            snap = self._snapshot
             handle = self._handles.get(key)
             if handle is None:
-                handle = self._handles[key] = self._handle_class(self, key, self._snapshot)
+                handle = self._handles[key] = self._handle_class(self, key, snap)
         if handle._on is None:  # logged outside the lock: no log handler runs under it
-            _misses.unknown_flag(self._snapshot, key)
+            _misses.unknown_flag(snap, key)
         return handle
 
     def handles(self) -> tuple[FlagHandle, ...]:

@@ -1,8 +1,10 @@
 """Snapshots: normalised flag specs compiled once into immutable closures.
 
-A :class:`Snapshot` is never mutated after :func:`build_snapshot` returns it. The client swaps
+A :class:`Snapshot` is never changed after :func:`build_snapshot` returns it. The client swaps
 the whole object with one reference assignment, so a reader that did ``snap = self._snapshot``
-sees one complete version for as long as it holds ``snap``.
+sees one complete version for as long as it holds ``snap``. (One write changes no answer: a
+flag key the snapshot lacks is recorded as None in its two lookup maps once evaluated, so that
+a missing flag costs a dict lookup rather than an exception; see ``_client._missed``.)
 
 Each flag compiles to three closures chosen at build time by the flag's shape:
 
