@@ -32,8 +32,6 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import mmh3
-
 from ._document.limits import Limits, check_flag_count
 from ._document.spec import FlagSpec, VariantSpec
 from ._exceptions import DocumentError, RuleError
@@ -486,6 +484,8 @@ def _ladder_closure(
     Two steps (three variants, the common shape) are compared one after the other rather than
     in a loop: a tuple loop costs more than the hash (about 60 ns against 45 on CPython 3.11).
     """
+    import mmh3  # a build-time import (the rules stage has loaded it): not at import flagkit
+
     hash_ = mmh3.hash
     if len(steps) == 2:
         (first, answer1), (second, answer2) = steps
