@@ -17,6 +17,7 @@ round: the spread of floor/floor.
 from __future__ import annotations
 
 import argparse
+import logging
 import random
 import statistics
 import sys
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--passes", type=int, default=3, help="sweeps of 10,000 users per batch")
     args = parser.parse_args(argv)
+    logging.getLogger("flagkit").setLevel(logging.ERROR)  # S4's one "no flag" warning
     users = make_users()
     subjects = _subjects()
     names = list(subjects)

@@ -7,6 +7,7 @@ import gc
 import json
 import logging
 import random
+import threading
 from collections.abc import Iterator
 from types import MappingProxyType
 from typing import Any
@@ -466,3 +467,41 @@ def test_hooks_see_handle_evaluations_as_client_ones() -> None:
     seen.clear()
     early.enabled("u1", attrs)
     assert seen == [] and counters.by_flag() == {"pricing": 8, "abc": 4}
+
+
+def test_handles_dying_while_another_thread_declares_never_break_a_swap() -> None:
+    """Handles dropped and declared in one thread while another swaps documents: every swap
+    completes and re-points every live handle (iterating the weak registry while a concurrent
+    flag() commits a removal raised RuntimeError inside the swap)."""
+    import sys
+
+    keys = [f"k{i}" for i in range(400)]
+    source = Switchable({k: {"enabled": True} for k in keys})
+    flags = Flags(source, start=False)
+    assert flags.refresh()
+    kept = [flags.flag(k) for k in keys[::2]]  # a long re-pointing loop in every swap
+    stop, errors = threading.Event(), []
+
+    def churn() -> None:
+        i = 0
+        while not stop.is_set():
+            flags.flag(keys[2 * (i % 200) + 1]).enabled()  # a temporary handle: dies at once
+            i += 1
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    thread = threading.Thread(target=churn)
+    thread.start()
+    try:
+        for n in range(300):
+            source.doc = {k: {"enabled": (i + n) % 2 == 0} for i, k in enumerate(keys)}
+            try:
+                assert flags.refresh()
+            except RuntimeError as exc:  # pragma: no cover - the failure this test guards
+                errors.append(exc)
+    finally:
+        stop.set()
+        thread.join(10)
+        sys.setswitchinterval(interval)
+    assert errors == []
+    assert all(h.enabled() is flags.enabled(h.key) for h in kept)

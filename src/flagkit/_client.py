@@ -517,7 +517,7 @@ class Flags(_Evaluating):
         self._guards = guards
         old, new = self._snapshot, overlay(self._base, guards)
         self._snapshot = new
-        for handle in self._handles.values():  # in the same step: flag() waits for the lock
+        for handle in self._live_handles():  # in the same step: flag() waits for the lock
             handle._point(new)
         return (old, new), events
 
@@ -528,7 +528,7 @@ class Flags(_Evaluating):
             old, new = swapped
             if new.ready:  # a handle whose key the document lacks: one warning per key
                 with self._write_lock:
-                    unfound = [k for k, h in self._handles.items() if h._on is None]
+                    unfound = [h.key for h in self._live_handles() if h._on is None]
                 for key in unfound:
                     _misses.unknown_flag(new, key)
             for listener in self._listeners:
@@ -688,14 +688,24 @@ class Flags(_Evaluating):
     def handles(self) -> tuple[FlagHandle, ...]:
         """The handles declared on this client (:meth:`flag`) and still held, by key."""
         with self._write_lock:
-            return tuple(sorted(self._handles.values(), key=lambda h: h.key))
+            return tuple(sorted(self._live_handles(), key=lambda h: h.key))
+
+    def _live_handles(self) -> list[FlagHandle]:
+        """The registered handles still alive (call with the write lock held).
+
+        ``valuerefs()`` copies the references in one C call. Iterating the weak dictionary
+        itself would defer the removal of a handle that dies meanwhile, and a concurrent
+        ``flag()`` (which takes no lock to find a handle) would then commit that removal in the
+        middle of the iteration: RuntimeError, in the thread swapping the snapshot.
+        """
+        return [h for ref in self._handles.valuerefs() if (h := ref()) is not None]
 
     def _route_handles(self, *, hooked: bool) -> None:
         """Hooks added (or the last removed): switch every handle's class, so its evaluations
         run the client's hooked methods (or the plain fast path again). Called by ``_hooks``."""
         with self._write_lock:
             self._handle_class = HookedFlagHandle if hooked else FlagHandle
-            for handle in self._handles.values():
+            for handle in self._live_handles():
                 handle.__class__ = self._handle_class
 
     def view(self) -> FlagsView:
