@@ -51,14 +51,11 @@ def _missed(snap: Snapshot, flag: Any) -> None:
     ``_misses.LIMIT`` misses are recorded per snapshot, so names that come from end-user input
     cannot grow it for ever; past that a miss costs the KeyError, still without a warning.
     """
+    if flag in snap.flags:  # a document with the flag was swapped in since the lookup
+        return
     _misses.unknown_flag(snap, flag)
     fns, names = snap.enabled_fns, snap.variant_fns
-    if (
-        type(fns) is dict
-        and type(names) is dict
-        and flag not in snap.flags
-        and len(fns) < len(snap.flags) + _misses.LIMIT
-    ):
+    if type(fns) is dict and type(names) is dict and len(fns) < len(snap.flags) + _misses.LIMIT:
         fns[flag] = None
         names[flag] = None
 
