@@ -152,7 +152,7 @@ class _Evaluating:
         """The chosen variant's name; None for basic flags and on any problem."""
         try:
             # the name itself when it is the same for everyone (None for a basic flag and for
-            # a missing flag once evaluated), else the closure returning it
+            # a missing flag once evaluated), else the flag's select closure
             try:
                 fn = self._snapshot.variant_fns[flag]
             except KeyError:
@@ -162,7 +162,7 @@ class _Evaluating:
                 return fn
             if type(attributes) is not dict and attributes is not None:
                 attributes = as_context(attributes)
-            return fn(user_id, attributes)  # type: ignore[operator]  # not a str: a closure
+            return fn(user_id, attributes).name  # type: ignore[operator]  # not a str: select
         except Exception:
             return None
 

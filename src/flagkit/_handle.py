@@ -2,8 +2,8 @@
 
 ``flags.flag("new-pricing-engine")`` returns a :class:`FlagHandle`. The handle holds, in two
 slots, what the served snapshot holds for its key: the ``enabled`` answer (the bool itself, or
-the compiled predicate) and the ``variant`` answer (the name itself, or the closure returning
-it). An evaluation is one slot read and at most one call: no map lookup, no flag argument.
+the compiled predicate) and the ``variant`` answer (the name itself, or the flag's compiled
+``select``). An evaluation is one slot read and at most one call: no map lookup, no flag argument.
 
 The client writes those slots for every live handle under its write lock, in the same step as
 it swaps the snapshot (``Flags._apply_guard``): document swaps, alarm-guard overlays and test
@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._snapshot import NameFn, Predicate, Snapshot, as_context
+from ._snapshot import Predicate, Selector, Snapshot, as_context
 
 if TYPE_CHECKING:
     from ._client import _Evaluating
@@ -49,10 +49,12 @@ class FlagHandle:
     Like the client, a handle never raises from an evaluation.
     """
 
-    __slots__ = ("__weakref__", "_key", "_names", "_on", "_owner")
+    __slots__ = ("__weakref__", "_key", "_on", "_owner", "_variant")
 
     _on: Predicate | bool | None  # None: the snapshot lacks the key
-    _names: NameFn | str | None  # the name itself (None for a basic flag or a missing key)
+    # the flag's select closure, or the variant's name itself when it is the same for every
+    # context (None for a basic flag or a missing key)
+    _variant: Selector | str | None
 
     def __init__(self, owner: _Evaluating, key: str, snapshot: Snapshot) -> None:
         self._key = key
@@ -67,7 +69,7 @@ class FlagHandle:
         """
         key = self._key
         self._on = snapshot.enabled_fns.get(key)
-        self._names = snapshot.variant_fns.get(key)
+        self._variant = snapshot.variant_fns.get(key)
         return self._on is not None
 
     @property
@@ -100,13 +102,13 @@ class FlagHandle:
         self, user_id: Any = None, attributes: Mapping[str, Any] | None = None
     ) -> str | None:
         """The chosen variant's name; None for basic flags, a missing key and on any problem."""
-        names = self._names
-        if names is None or type(names) is str:
-            return names
+        select = self._variant
+        if select is None or type(select) is str:
+            return select
         try:
             if type(attributes) is not dict and attributes is not None:
                 attributes = as_context(attributes)
-            return names(user_id, attributes)  # type: ignore[operator]
+            return select(user_id, attributes).name  # type: ignore[operator]  # not a str
         except Exception:
             return None
 

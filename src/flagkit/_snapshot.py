@@ -6,17 +6,17 @@ sees one complete version for as long as it holds ``snap``. (One write changes n
 flag key the snapshot lacks is recorded as None in its two lookup maps once evaluated, so that
 a missing flag costs a dict lookup rather than an exception; see ``_client._missed``.)
 
-Each flag compiles to three closures chosen at build time by the flag's shape:
+Each flag compiles to two closures chosen at build time by the flag's shape:
 
 * ``select(user_id, attributes) -> Outcome`` — the variant and reason (precomputed objects, so
   an evaluation allocates nothing);
 * ``enabled(user_id, attributes) -> bool`` — for the common "one rule, then default" flag with
-  ``enabled`` true/false this *is* the rule's predicate: no extra call on the hot path;
-* ``names(user_id, attributes) -> str | None`` — the variant's name only, what ``variant()``
-  calls: a flag whose variants are all splits on one key hashes once, inline, and compares.
+  ``enabled`` true/false this *is* the rule's predicate: no extra call on the hot path.
 
-The snapshot keeps the hot path's two maps, flag key -> ``enabled`` and flag key -> ``names``,
-each holding the answer itself instead of a closure when it is the same for every context.
+A flag whose variants are all splits on one key hashes once, inline, and compares (a ladder).
+The snapshot keeps the hot path's two maps, flag key -> ``enabled`` and flag key -> ``select``
+(what ``variant()`` calls), each holding the answer itself instead of a closure when it is the
+same for every context.
 
 A flag with a scheduled ramp (``_document.settings``) is wrapped once more: a gate that reads the
 wall clock and admits the ramp's current share, the rest getting the default. An alarm guard never
@@ -57,7 +57,6 @@ __all__ = [
 
 Predicate = Callable[[Any, "dict[str, Any] | None"], bool]
 Selector = Callable[[Any, "dict[str, Any] | None"], "Outcome"]
-NameFn = Callable[[Any, "dict[str, Any] | None"], "str | None"]
 T = TypeVar("T")
 
 
@@ -103,10 +102,6 @@ class CompiledFlag:
     cost: int = 0
     # answered per call by another process (AgentSource(evaluate="agent")): never constant
     remote: bool = False
-    # ``select``'s twin that returns the variant's name only (what ``variant()`` calls), paired
-    # with the ``select`` it mirrors: a copy that replaces ``select`` (the agent's per-call
-    # flags, a guard's hold) no longer matches, and ``variant()`` uses its ``select`` instead
-    names: tuple[Selector, NameFn] | None = None
 
     @property
     def ramp(self) -> Ramp | None:
@@ -151,11 +146,11 @@ class Snapshot:
     meta: Mapping[str, Any] = field(default_factory=dict)
     user_key: str = "userId"
     wall: Callable[[], float] = time.time  # the clock ramps read
-    # flag key -> the names closure, or the name itself (None for a basic flag) when it is the
-    # same for every context: variant()'s one lookup (missing keys: as in ``enabled_fns``).
-    # Derived from ``flags`` on every construction, ``replace()`` included, so no copy can
-    # carry a stale one.
-    variant_fns: Mapping[str, NameFn | str | None] = field(init=False, repr=False, compare=False)
+    # flag key -> the flag's select closure (variant() reads the chosen outcome's name), or the
+    # name itself (None for a basic flag) when it is the same for every context: variant()'s
+    # one lookup (missing keys: as in ``enabled_fns``). Derived from ``flags`` on every
+    # construction, ``replace()`` included, so no copy can carry a stale one.
+    variant_fns: Mapping[str, Selector | str | None] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "variant_fns", _variant_fns(self.flags))
@@ -173,24 +168,17 @@ class Snapshot:
         return f"Snapshot(version={self.version!r}, flags={len(self.flags)}, ready={self.ready})"
 
 
-def _variant_fns(flags: Mapping[str, CompiledFlag]) -> dict[str, NameFn | str | None]:
+def _variant_fns(flags: Mapping[str, CompiledFlag]) -> dict[str, Selector | str | None]:
     return {key: _variant_fn(flag) for key, flag in flags.items()}
 
 
-def _variant_fn(flag: CompiledFlag) -> NameFn | str | None:
+def _variant_fn(flag: CompiledFlag) -> Selector | str | None:
     names = {o.name for o in flag.outcomes}
     if flag.off is not None:
         names.add(flag.off.name)
     if len(names) == 1 and not flag.remote:
         return names.pop()
-    if flag.names is not None and flag.names[0] is flag.select:
-        return flag.names[1]
-    select = flag.select
-
-    def name_of(user_id: Any, attributes: dict[str, Any] | None) -> str | None:
-        return select(user_id, attributes).name
-
-    return name_of
+    return flag.select
 
 
 EMPTY = Snapshot(
@@ -286,7 +274,6 @@ def _held(flag: CompiledFlag, guard: FlagGuard) -> CompiledFlag:
         outcomes=(held,),
         off=None,
         guard=guard,
-        names=None,
     )
 
 
@@ -327,16 +314,16 @@ def _compile_flag(
             off = Outcome(None, False, MappingProxyType({}), Reason.RAMP, 0, None)
     ladder = _ladder(rules, tuple(outcomes))
     if ladder is not None:
-        select, enabled, names = ladder
+        select, enabled = ladder
     else:
         tests = tuple(r.test if r else None for r in rules)
-        select, enabled, names = _closures(tests, tuple(outcomes))
+        select, enabled = _closures(tests, tuple(outcomes))
     if off is not None and rollout is not None and rollout.ramp is not None:
         from ._rollout.ramp import ramp_gate
 
         gate = ramp_gate(rollout.ramp, user_key=user_key, wall=wall, offset=offset)
         inside = outcomes[0] if len(outcomes) == 1 else None  # a basic flag: one answer
-        select, enabled, names = _gated(gate, select, enabled, names, off, inside)
+        select, enabled = _gated(gate, select, enabled, off, inside)
     return CompiledFlag(
         key=spec.key,
         select=select,
@@ -349,7 +336,6 @@ def _compile_flag(
         rollout=rollout,
         off=off,
         cost=cost,
-        names=(select, names),
     )
 
 
@@ -357,26 +343,20 @@ def _gated(
     gate: Predicate,
     select: Selector,
     enabled: Predicate,
-    names: NameFn,
     off: Outcome,
     inside: Outcome | None,
-) -> tuple[Selector, Predicate, NameFn]:
+) -> tuple[Selector, Predicate]:
     """Outside the ramp's current share: ``off``; inside: the flag's own rules.
 
     A basic flag that is on has one answer inside, so its ``enabled`` *is* the gate.
     """
     off_on = off.enabled
-    off_name = off.name
-
-    def names_ramped(user_id: Any, attributes: dict[str, Any] | None) -> str | None:
-        return names(user_id, attributes) if gate(user_id, attributes) else off_name
-
     if inside is not None and inside.enabled and not off_on:
 
         def select_basic(user_id: Any, attributes: dict[str, Any] | None) -> Outcome:
             return inside if gate(user_id, attributes) else off
 
-        return select_basic, gate, names_ramped
+        return select_basic, gate
 
     def select_ramped(user_id: Any, attributes: dict[str, Any] | None) -> Outcome:
         return select(user_id, attributes) if gate(user_id, attributes) else off
@@ -391,7 +371,7 @@ def _gated(
         def enabled_ramped(user_id: Any, attributes: dict[str, Any] | None) -> bool:
             return enabled(user_id, attributes) if gate(user_id, attributes) else True
 
-    return select_ramped, enabled_ramped, names_ramped
+    return select_ramped, enabled_ramped
 
 
 def _compile_variant_rule(
@@ -437,7 +417,7 @@ def _compile_variant_rule(
 
 def _ladder(
     rules: list[CompiledRule | None], outcomes: tuple[Outcome, ...]
-) -> tuple[Selector, Predicate, NameFn] | None:
+) -> tuple[Selector, Predicate] | None:
     """Variants that are all bare splits on one key and seed: hash once, compare per variant.
 
     First-match semantics are kept exactly: variant i matches iff ``h < threshold_i``, tried in
@@ -459,11 +439,7 @@ def _ladder(
         steps = tuple(zip(thresholds, answers, strict=True))
         return _ladder_closure(steps, otherwise, hash_of, seed, inline=is_user)
 
-    return (
-        ladder(firsts, default),
-        ladder(tuple(o.enabled for o in firsts), default.enabled),
-        ladder(tuple(o.name for o in firsts), default.name),
-    )
+    return ladder(firsts, default), ladder(tuple(o.enabled for o in firsts), default.enabled)
 
 
 def _ladder_closure(
@@ -522,29 +498,25 @@ def _ladder_closure(
 
 def _closures(
     tests: tuple[Predicate | None, ...], outcomes: tuple[Outcome, ...]
-) -> tuple[Selector, Predicate, NameFn]:
-    """Pick the select/enabled/names closures for this flag's shape (decided once, here)."""
+) -> tuple[Selector, Predicate]:
+    """Pick the select/enabled closures for this flag's shape (decided once, here)."""
     default = outcomes[-1]
     if len(outcomes) == 1:
-        return _constant(default), _constant(default.enabled), _constant(default.name)
+        return _constant(default), _constant(default.enabled)
 
     if len(outcomes) == 2:
         test, first = tests[0], outcomes[0]
         assert test is not None  # only the last variant lacks a rule (checked at load)
         select_one = _one(test, first, default)
-        names_one = _one(test, first.name, default.name)
         if first.enabled and not default.enabled:
-            return select_one, test, names_one  # the rule *is* the answer: one call
+            return select_one, test  # the rule *is* the answer: one call on the hot path
         if first.enabled == default.enabled:
-            return select_one, _constant(first.enabled), names_one
-        return select_one, _one(test, False, True), names_one
+            return select_one, _constant(first.enabled)
+        return select_one, _one(test, False, True)
 
     pairs = tuple((t, o) for t, o in zip(tests[:-1], outcomes[:-1], strict=True) if t)
-    return (
-        _first_match(pairs, default),
-        _first_match(tuple((t, o.enabled) for t, o in pairs), default.enabled),
-        _first_match(tuple((t, o.name) for t, o in pairs), default.name),
-    )
+    enabled_pairs = tuple((t, o.enabled) for t, o in pairs)
+    return _first_match(pairs, default), _first_match(enabled_pairs, default.enabled)
 
 
 def _constant(answer: T) -> Callable[[Any, dict[str, Any] | None], T]:
