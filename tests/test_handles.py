@@ -245,6 +245,9 @@ def test_default_is_positional_or_keyword() -> None:
     assert flags.enabled("never", "u", None, default=True) is True
     assert flags.flag("never").enabled("u", None, True) is True
     assert flags.view().enabled("never", "u", {}, True) is True
+    flags.add_hook(lambda d, u, a: None)  # the hooked methods take it positionally too
+    assert flags.enabled("never", "u", None, True) is True
+    assert flags.flag("never").enabled("u", None, True) is True
 
 
 def test_a_missing_key_warns_once_answers_the_default_and_follows_documents(
