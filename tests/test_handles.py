@@ -21,7 +21,8 @@ from flagkit import ErrorCode, Fetched, FlagHandle, Flags, Reason, StaticSource,
 from flagkit._handle import HookedFlagHandle
 from flagkit._hooks import EvaluationCounters
 from flagkit._snapshot import as_context
-from flagkit.testing import override
+from flagkit.testing import LocalAppConfigAgent, override
+from test_agent_source import QA, UI_REFRESH
 from test_fork import fork_while_held
 from test_fuzz import contexts, valid_documents, wild_values
 from test_guard import make_alarm, set_state
@@ -508,3 +509,22 @@ def test_handles_dying_while_another_thread_declares_never_break_a_swap() -> Non
         sys.setswitchinterval(interval)
     assert errors == []
     assert all(h.enabled() is flags.enabled(h.key) for h in kept)
+
+
+def test_handles_of_flags_the_agent_evaluates_per_call() -> None:
+    """AgentSource(evaluate="agent"): a handle asks the agent on each call, as the client does
+    (its variant is never taken for a constant)."""
+    with LocalAppConfigAgent() as agent:
+        agent.publish("shop", "prod", "flags", UI_REFRESH)
+        source = agent.source("shop", "prod", "flags", evaluate="agent")
+        with Flags(source, start=False) as flags:
+            flags.refresh()
+            handle = flags.flag("ui_refresh")
+            for user_id, attributes in (("u1", QA), ("beta-2", None), ("u9", None)):
+                before = len(agent.requests)
+                on, name = handle.enabled(user_id, attributes), handle.variant(user_id, attributes)
+                assert len(agent.requests) == before + 2
+                assert on is flags.enabled("ui_refresh", user_id, attributes)
+                assert name == flags.variant("ui_refresh", user_id, attributes)
+            assert handle.variant("u1", QA) == "QA" and handle.variant("beta-2") == "Beta Testers"
+        source.close()
