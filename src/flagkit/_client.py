@@ -3,7 +3,9 @@
 The design's keystone: ``self._snapshot`` is one reference to an immutable
 :class:`~flagkit._snapshot.Snapshot`. The poller builds a complete new snapshot and assigns it
 in one statement (:meth:`Flags._publish`); a reader does one attribute read and then works on
-that object only. No reader ever takes a lock, and no reader can see half a document.
+that object only. No reader ever takes a lock, and no reader can see half a document. The same
+step, under the write lock, re-points the client's flag handles (``_handle``): a handle's
+evaluation reads one slot, once, so it too answers from one version.
 """
 
 from __future__ import annotations
