@@ -13,7 +13,7 @@ inside the predicate. A handle of a :class:`~flagkit.FlagsView` is pointed once,
 snapshot, and never moves.
 
 With hooks installed (``Flags.add_hook``) the client switches its handles' class to
-:class:`_HookedFlagHandle`, whose ``enabled``/``variant`` call the client's hooked methods, so a
+:class:`HookedFlagHandle`, whose ``enabled``/``variant`` call the client's hooked methods, so a
 hook sees a handle's evaluation exactly as it sees ``flags.enabled(key, ...)``. The switch is
 made when hooks are added or removed, never per call. ``details`` and the ``get_*`` getters
 always go through the owner's methods (hooked or not): they are not the hot path.
@@ -61,8 +61,8 @@ class FlagHandle:
         self._owner = owner
         self._point(snapshot)
 
-    def _point(self, snapshot: Snapshot) -> bool:
-        """Take this key's answers from ``snapshot``; False when it lacks the key.
+    def _point(self, snapshot: Snapshot) -> None:
+        """Take this key's answers from ``snapshot`` (None in both slots when it lacks the key).
 
         Called by the owner only: at creation, and by a client under its write lock at every
         swap. Each slot is one reference, and an evaluation reads one of them once.
@@ -70,7 +70,6 @@ class FlagHandle:
         key = self._key
         self._on = snapshot.enabled_fns.get(key)
         self._variant = snapshot.variant_fns.get(key)
-        return self._on is not None
 
     @property
     def key(self) -> str:
