@@ -1,11 +1,13 @@
-"""Every benchmark of issue 4 in one go, printed as the markdown docs/performance.md carries.
+"""Every benchmark of issues 4 and 18 in one go, printed as the markdown docs/performance.md
+carries.
 
     .venv/bin/python benchmarks/report.py [--quick] > /tmp/perf.md
 
-Runs, in this order: the evaluation comparison (run.py), its layer-by-layer anatomy
-(anatomy.py), snapshot build (snapshot_build.py), import time (import_time.py) and swap under
-load (swap_under_load.py). Installs nothing; peers missing from the virtualenv are skipped
-and named.
+Runs, in this order: a GET to the AppConfig Agent per evaluation against ``flags.enabled()``
+(agent_get.py), the evaluation comparison at the call site and through evaluators (run.py),
+its layer-by-layer anatomy (anatomy.py), snapshot build (snapshot_build.py), import time
+(import_time.py) and swap under load (swap_under_load.py). Installs nothing; peers missing
+from the virtualenv are skipped and named.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ if __package__ in (None, ""):
     _ROOT = Path(__file__).resolve().parents[1]
     sys.path[:0] = [str(_ROOT), str(_ROOT / "src")]
 
-from benchmarks import anatomy, import_time, run, snapshot_build, swap_under_load
+from benchmarks import agent_get, anatomy, import_time, run, snapshot_build, swap_under_load
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,6 +43,7 @@ def _git_head() -> str:
 def main(argv: list[str] | None = None) -> int:
     quick = ["--quick"] if argv and "--quick" in argv else []
     sections = (
+        ("A GET to the AppConfig Agent per evaluation", agent_get.main),
         ("Evaluation: flagkit, peers and the floor", run.main),
         ("Where flagkit's evaluation time goes", anatomy.main),
         ("Snapshot build", snapshot_build.main),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -105,12 +106,43 @@ def test_import_flagkit_loads_no_heavy_or_rollout_module() -> None:
         "flagkit._rollout.guard",
         "flagkit._rollout.watch",
         "flagkit._document.settings",
+        # the rule stack and the backup load with the first document that needs them
+        "flagkit._rules.parse",
+        "flagkit._rules.closures",
+        "flagkit._rules.compile",
+        "flagkit._backup",
+        "mmh3",
     ]
     code = f"import sys, flagkit\nprint([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == "[]"
+
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples" / "flags").glob("*.json"))
+MODELS = ["pydantic", "pydantic_core", "flagkit._document.appconfig"]
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_a_valid_json_document_loads_without_pydantic(path: Path) -> None:
+    """A valid document of either JSON form (AppConfig's stored form, or the data view
+    GetLatestConfiguration serves) takes the fast path: a client serves it and pydantic and
+    the models are never imported. A broken one is refused by the models, as before."""
+    code = (
+        "import sys, flagkit\n"
+        f"flags = flagkit.Flags(flagkit.FileSource({str(path)!r}))\n"
+        "assert flags.ready and flags.status().swaps == 1\n"
+        f"print([m for m in {MODELS!r} if m in sys.modules])\n"
+        "try:\n"
+        '    flagkit.validate(b\'{"f": {"enabled": 1}}\')\n'
+        "except flagkit.DocumentError as exc:\n"
+        "    print(exc.field, 'pydantic' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == ["[]", "enabled True"]
 
 
 def _public_callables() -> list[tuple[str, object]]:

@@ -10,7 +10,14 @@ Each module defines
   SDK is asked for.
 
 ``Bench.evaluators`` maps a scenario key ("S1".."S5") to ``evaluate(user_id, attributes)``
-(see ``benchmarks.scenarios``). ``Bench.close`` releases threads and files.
+(see ``benchmarks.scenarios``). ``Bench.call_sites`` maps the same keys to the source an
+application would write at the call site, over ``uid``, ``attrs`` and ``Bench.names``, with the
+evaluation's value as its last expression (``flags.enabled("s2", uid, attrs)``); the harness
+compiles it into its timing loop (``benchmarks.timing.call_site``). An adapter with no
+``evaluators`` is timed at the call site only. ``Bench.close`` releases threads and files.
+
+A module may also define ``available() -> bool``: when it returns False (flagkit's flag handles
+in a tree that does not have them yet), the harness leaves the row out without a word.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from types import ModuleType
+from typing import Any
 
 from benchmarks.scenarios import Evaluate
 
@@ -29,19 +37,36 @@ class Bench:
     """An SDK set up for every scenario."""
 
     evaluators: dict[str, Evaluate]
+    call_sites: dict[str, str]
+    names: dict[str, Any]
     close: Callable[[], None] = field(default=lambda: None)
 
 
 # Order of the table rows: the floor first, flagkit next, then peers as the issue lists them.
 ADAPTERS = (
     "floor",
+    "floor_inline",
     "flagkit",
+    "flagkit_handle",
     "powertools",
     "growthbook",
     "openfeature",
     "launchdarkly",
     "unleash",
 )
+
+
+def available(module: ModuleType) -> bool:
+    """Whether the adapter applies to this tree at all (see the module docstring).
+
+    An import that fails here says yes: ``build()`` then fails the same way, and the harness
+    reports it as the error it is.
+    """
+    check = getattr(module, "available", None)
+    try:
+        return check is None or bool(check())
+    except ImportError:
+        return True
 
 
 def load(name: str) -> ModuleType:

@@ -1,7 +1,9 @@
 """flagkit itself, from a ``StaticSource`` holding the AppConfig document of the five flags.
 
 Each call passes the user id and the request's attributes dict as they are: flagkit's
-context *is* that dict, so there is nothing else to build.
+context *is* that dict, so there is nothing else to build. At the call site that is
+``flags.enabled("s2", uid, attrs)`` / ``flags.variant("s5", uid, attrs)``; the evaluator table
+calls a ``functools.partial`` of the bound method instead.
 """
 
 from __future__ import annotations
@@ -40,5 +42,13 @@ def build() -> Bench:
 
     return Bench(
         {"S1": make("s1"), "S2": make("s2"), "S3": make("s3"), "S4": make("missing"), "S5": s5},
+        {
+            "S1": 'flags.enabled("s1", uid, attrs)',
+            "S2": 'flags.enabled("s2", uid, attrs)',
+            "S3": 'flags.enabled("s3", uid, attrs)',
+            "S4": 'flags.enabled("missing", uid, attrs)',
+            "S5": 'flags.variant("s5", uid, attrs)',
+        },
+        {"flags": flags},
         close=flags.close,
     )

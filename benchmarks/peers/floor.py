@@ -4,6 +4,9 @@ A dict lookup for the flag's configuration plus, where a percentage is involved,
 ``mmh3.hash(f"{flag}:{uid}")`` reduced to 0..99. Every ratio in the report is "SDK time /
 floor time" measured in the same repeat, so this module must stay plain: no tricks that a
 hand-written check in an application would not have.
+
+An application calls its hand-written check as a function, ``s2(uid, attrs)``, so that is
+this floor's call site. ``floor_inline`` writes the same checks inline in the loop instead.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from benchmarks.peers import Bench
 
 NAME = "floor (hand-written)"
 DIST = None
-NOTES = 'dict.get of the flag config + mmh3.hash(f"{flag}:{uid}") % 100'
+NOTES = 'a function per check, s2(uid, attrs): dict.get + mmh3.hash(f"{flag}:{uid}") % 100'
 
 # The "document": flag key -> enabled / percentage / variant cut points.
 CONFIG: dict[str, Any] = {
@@ -59,4 +62,8 @@ def build() -> Bench:
         bucket = hash32(f"s5:{uid}", signed=False) % 100
         return "a" if bucket < cuts[0] else "b" if bucket < cuts[1] else "c"
 
-    return Bench({"S1": s1, "S2": s2, "S3": s3, "S4": s4, "S5": s5})
+    return Bench(
+        {"S1": s1, "S2": s2, "S3": s3, "S4": s4, "S5": s5},
+        {key: f"{key.lower()}(uid, attrs)" for key in ("S1", "S2", "S3", "S4", "S5")},
+        {"s1": s1, "s2": s2, "s3": s3, "s4": s4, "s5": s5},
+    )

@@ -67,6 +67,7 @@ def build() -> Bench:
         set_attributes({"id": uid, **attributes})
         return get_feature_value("s5", None)
 
+    call = 'gb.set_attributes({{"id": uid, **attrs}})\ngb.is_on("{}")'
     return Bench(
         {
             "S1": make_bool("s1"),
@@ -75,5 +76,13 @@ def build() -> Bench:
             "S4": make_bool("missing"),
             "S5": s5,
         },
+        {
+            "S1": call.format("s1"),
+            "S2": call.format("s2"),
+            "S3": call.format("s3"),
+            "S4": call.format("missing"),
+            "S5": 'gb.set_attributes({"id": uid, **attrs})\ngb.get_feature_value("s5", None)',
+        },
+        {"gb": gb},
         close=gb.destroy,
     )

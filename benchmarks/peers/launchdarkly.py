@@ -107,6 +107,12 @@ def build() -> Bench:
         client.close()
         os.unlink(path)
 
+    call = """
+builder = Context.builder(uid)
+for attr, value in attrs.items():
+    builder.set(attr, value)
+client.variation("{}", builder.build(), {})
+"""
     return Bench(
         {
             "S1": make("s1", False),
@@ -115,5 +121,13 @@ def build() -> Bench:
             "S4": make("missing", False),
             "S5": make("s5", None),
         },
+        {
+            "S1": call.format("s1", False),
+            "S2": call.format("s2", False),
+            "S3": call.format("s3", False),
+            "S4": call.format("missing", False),
+            "S5": call.format("s5", None),
+        },
+        {"client": client, "Context": Context},
         close=close,
     )

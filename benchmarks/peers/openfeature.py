@@ -81,6 +81,7 @@ def build() -> Bench:
     def close() -> None:
         api.clear_providers()
 
+    call = 'client.get_boolean_value("{}", False, EvaluationContext(uid, attrs))'
     return Bench(
         {
             "S1": make_bool("s1"),
@@ -89,5 +90,13 @@ def build() -> Bench:
             "S4": make_bool("missing"),
             "S5": run_s5,
         },
+        {
+            "S1": call.format("s1"),
+            "S2": call.format("s2"),
+            "S3": call.format("s3"),
+            "S4": call.format("missing"),
+            "S5": 'client.get_string_value("s5", "", EvaluationContext(uid, attrs))',
+        },
+        {"client": client, "EvaluationContext": EvaluationContext},
         close=close,
     )

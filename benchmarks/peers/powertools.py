@@ -82,6 +82,13 @@ def build() -> Bench:
 
         return run
 
+    call = """
+feature_flags.evaluate(
+    name="{}",
+    context={{"user_id": uid, "bucket": mmh3.hash(uid, signed=False), **attrs}},
+    default={},
+)
+"""
     return Bench(
         {
             "S1": make("s1", False),
@@ -89,5 +96,13 @@ def build() -> Bench:
             "S3": make("s3", False),
             "S4": make("missing", False),
             "S5": make("s5", None),
-        }
+        },
+        {
+            "S1": call.format("s1", False),
+            "S2": call.format("s2", False),
+            "S3": call.format("s3", False),
+            "S4": call.format("missing", False),
+            "S5": call.format("s5", None),
+        },
+        {"feature_flags": flags, "mmh3": mmh3},
     )

@@ -106,7 +106,16 @@ def build() -> Bench:
     def s5(uid: str, attributes: dict[str, Any]) -> str:
         return get_variant("s5", {"userId": uid, "properties": attributes})["name"]
 
+    call = 'client.is_enabled("{}", {{"userId": uid, "properties": attrs}})'
     return Bench(
         {"S1": make("s1"), "S2": make("s2"), "S3": make("s3"), "S4": make("missing"), "S5": s5},
+        {
+            "S1": call.format("s1"),
+            "S2": call.format("s2"),
+            "S3": call.format("s3"),
+            "S4": call.format("missing"),
+            "S5": 'client.get_variant("s5", {"userId": uid, "properties": attrs})["name"]',
+        },
+        {"client": client},
         close=client.destroy,
     )

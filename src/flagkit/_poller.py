@@ -25,21 +25,21 @@ from __future__ import annotations
 import logging
 import math
 import os
-import random
 import threading
 import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._backup import read_backup, write_backup
 from ._exceptions import DocumentError, PermanentSourceError, RetryableSourceError, SourceError
 from ._fork import Restart, after_fork_in_child
 from ._snapshot import Snapshot, snapshot_from_bytes
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # random, pathlib and the backup load with the first client, not at import
+    import random
+    from pathlib import Path
+
     from ._rollout.guard import GuardStatus
 from ._document.limits import MAX_DOCUMENT_BYTES, Limits
 from ._sources.base import Fetched, Source, content_version
@@ -144,11 +144,19 @@ class Poller:
             self._polled_ref = lambda: polled
         self.user_key = user_key
         self.polling = polling or Polling()
-        self.backup_path = Path(backup_path) if backup_path is not None else None
+        self.backup_path: Path | None = None
+        if backup_path is not None:
+            from pathlib import Path
+
+            self.backup_path = Path(backup_path)
         self._clock = clock
         self._wall = wall
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._own_rng = rng is None  # a generator a test injected is kept across fork
+        if rng is None:
+            import random
+
+            rng = random.Random()  # noqa: S311 - jitter, not cryptography
+        self._rng = rng
         self._period = self.polling.interval  # the interval last in effect, before jitter
         self._name = name
         self._state = "new"
@@ -233,6 +241,8 @@ class Poller:
         if self._own_rng:
             # Random() seeds itself from os.urandom: without this every forked worker would
             # draw the parent's sequence, the same jitter and backoff, and poll in lock-step
+            import random
+
             self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
         if not was_running:
             return None
@@ -426,6 +436,8 @@ class Poller:
 
     def _write_backup(self, fetched: Fetched) -> None:
         if self.backup_path is not None:
+            from ._backup import write_backup
+
             write_backup(self.backup_path, fetched)
 
     def load_backup(self) -> bool:
@@ -433,6 +445,8 @@ class Poller:
         path = self.backup_path
         if path is None:
             return False
+        from ._backup import read_backup
+
         fetched = read_backup(path, self.polling.max_bytes)
         if fetched is None:
             return False

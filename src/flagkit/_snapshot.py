@@ -33,15 +33,15 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._document.limits import Limits, check_flag_count
-from ._document.spec import FlagSpec, VariantSpec
 from ._exceptions import DocumentError, RuleError
-from ._rules.closures import Patterns, hasher
-from ._rules.compile import CompiledRule, OverBudget, compile_rule
 from ._types import Reason
 
 if TYPE_CHECKING:  # loaded when a document is built, not at ``import flagkit``
     from ._document.settings import Rollout
+    from ._document.spec import FlagSpec, VariantSpec
     from ._rollout.ramp import Ramp
+    from ._rules.closures import Patterns
+    from ._rules.compile import CompiledRule
 
 __all__ = [
     "EMPTY",
@@ -227,6 +227,8 @@ _DEFAULT_LIMITS = Limits()
 
 def patterns_for(limits: Limits) -> Patterns:
     """A pattern compiler for one load, held to ``limits``' pattern size limits."""
+    from ._rules.closures import Patterns
+
     return Patterns(max_size=limits.max_pattern_size, max_total=limits.max_pattern_total)
 
 
@@ -386,6 +388,8 @@ def _compile_variant_rule(
 ) -> CompiledRule | None:
     if variant.rule is None:
         return None
+    from ._rules.compile import OverBudget, compile_rule
+
     left = None if budget is None else budget - spent
     try:
         return compile_rule(
@@ -431,6 +435,8 @@ def _ladder(
     if len(keys) != 1:
         return None
     key, is_user, seed = keys.pop()
+    from ._rules.closures import hasher
+
     hash_of = hasher(key, is_user, seed)
     thresholds = tuple(s[3] for s in splits if s is not None)
     firsts, default = outcomes[:-1], outcomes[-1]

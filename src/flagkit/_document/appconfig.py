@@ -12,11 +12,15 @@ Both are validated with pydantic (load time only; this module is imported lazily
 hot path) and normalised into :class:`FlagSpec` tuples, which ``_snapshot`` compiles. Any rule
 broken refuses the whole document with a :class:`DocumentError` naming flag, field, what was
 expected and what was found.
+
+These models are the reference: a valid document usually passes ``fast.py`` instead, which
+checks the same rules in plain Python without importing pydantic and hands every document it
+is not sure of to :func:`load_document` here. What both share once the shapes are checked
+(values against constraints, variant order) lives in ``checks.py``.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
@@ -37,23 +41,33 @@ from flagkit._exceptions import DocumentError
 from flagkit._rules.closures import PatternError, Patterns, PatternTooLarge
 from flagkit._rules.parse import MAX_RULE_CHARS
 
+from .checks import (
+    KEY_PATTERN,
+    MAX_ATTRIBUTES,
+    MAX_STRING,
+    MAX_VARIANTS,
+    detect_format,
+    freeze,
+    stored_flag,
+    undefined_values,
+    variant_name,
+)
 from .limits import MAX_DOCUMENT_BYTES, Limits, check_flag_count
 from .spec import FlagSpec, VariantSpec
 from .strict_json import excerpt, parse_json, place, render_path
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "KEY_PATTERN",
+    "MAX_VARIANTS",
     "FlagSpec",
     "VariantSpec",
+    "check_state",
     "load_document",
     "parse_json",
 ]
 
 DEFAULT_MAX_BYTES = MAX_DOCUMENT_BYTES  # one definition, in .limits (light to import)
-KEY_PATTERN = r"^[a-z][a-zA-Z\d_-]{0,63}$"
-MAX_ATTRIBUTES = 25
-MAX_VARIANTS = 32  # the Ion retrieval form's cap (ion.py); the stored form has none (_FlagValue)
-MAX_STRING = 1024
 
 
 def _ascii_key(key: str) -> str:
@@ -337,13 +351,6 @@ def _expected(error: Mapping[str, Any]) -> str:
 # Loading.
 
 
-def detect_format(data: Any) -> Literal["stored", "data_view"]:
-    """The stored form has a top-level string ``version``; a data-view flag is an object."""
-    if isinstance(data, dict) and isinstance(data.get("version"), str):
-        return "stored"
-    return "data_view"
-
-
 def load_document(
     data: Any, *, limits: Limits | None = None, patterns: Patterns | None = None
 ) -> tuple[FlagSpec, ...]:
@@ -387,25 +394,6 @@ def _load_data_view(data: dict[str, Any]) -> tuple[FlagSpec, ...]:
     return tuple(specs)
 
 
-def variant_name(key: str, where: str, raw: Any) -> str | None:
-    """The ``_variant`` of a retrieval-time flag state, checked as AWS checks variant names.
-
-    None when there is none. AWS's schema: a variant ``name`` matches ``^[^\\n]{1,64}$``.
-    """
-    if not isinstance(raw, dict) or "_variant" not in raw:
-        return None
-    name = raw["_variant"]
-    if not (isinstance(name, str) and 0 < len(name) <= 64 and "\n" not in name):
-        raise DocumentError(
-            "invalid variant name",
-            flag=key,
-            field=f"{where}._variant" if where else "_variant",
-            expected="a string of 1 to 64 characters without a newline",
-            found=excerpt(name),
-        )
-    return name
-
-
 def check_state(
     key: str, where: str, raw: Any, *, allow_variant: bool
 ) -> tuple[bool, Mapping[str, Any]]:
@@ -424,7 +412,7 @@ def check_state(
         raise DocumentError(
             err.message, flag=key, field=field or None, expected=err.expected, found=err.found
         ) from exc
-    values = _freeze(model.__pydantic_extra__ or {})
+    values = freeze(model.__pydantic_extra__ or {})
     if len(values) > MAX_ATTRIBUTES:
         raise DocumentError(
             "too many attributes",
@@ -509,178 +497,14 @@ def _load_stored(data: dict[str, Any], patterns: Patterns) -> tuple[FlagSpec, ..
         doc = _StoredDocument.model_validate(data, context={"patterns": patterns})
     except ValidationError as exc:
         raise _translate(exc, data_view=False) from exc
-    for key in doc.values:
-        if key not in doc.flags:
-            raise DocumentError(
-                "values given for an undefined flag",
-                flag=key,
-                field="values",
-                expected="a flag of the same key under 'flags'",
-                found="none",
-            )
+    undefined_values(doc.flags, doc.values)
     specs = []
     for key, definition in doc.flags.items():
+        attrs = {name: d.constraints for name, d in definition.attributes.items()}
         value = doc.values.get(key)
-        specs.append(_stored_flag(key, definition, value, patterns))
+        if value is None:
+            specs.append(stored_flag(key, attrs, None, patterns))
+            continue
+        state = (value.enabled, value.__pydantic_extra__ or {}, value.variants)
+        specs.append(stored_flag(key, attrs, state, patterns))
     return tuple(specs)
-
-
-def _stored_flag(
-    key: str, definition: _FlagDef, value: _FlagValue | None, patterns: Patterns
-) -> FlagSpec:
-    attrs = definition.attributes
-    names = frozenset(attrs)
-    if value is None:
-        only = VariantSpec(name=None, enabled=False, rule=None, values=_freeze({}))
-        return FlagSpec(key, (only,), names, multi_variant=False)
-    extra = value.__pydantic_extra__ or {}
-    if not value.variants:
-        # an empty _variants passes AWS's schema, though UG-mvconc says every multi-variant
-        # flag has a default variant: the pages disagree, so flagkit takes it and serves the
-        # flag as one without variants (off, when nothing else is given) rather than refuse
-        _check_values(key, "values", attrs, extra, patterns, enforce_required=bool(value.enabled))
-        only = VariantSpec(name=None, enabled=bool(value.enabled), rule=None, values=_freeze(extra))
-        return FlagSpec(key, (only,), names, multi_variant=False)
-    if value.enabled is not None or extra:
-        found = "enabled" if value.enabled is not None else f"attribute {next(iter(extra))!r}"
-        raise DocumentError(
-            "a multi-variant flag carries its state in its variants",
-            flag=key,
-            field="values",
-            expected="only _variants (and _createdAt/_updatedAt)",
-            found=found,
-        )
-    variants = value.variants
-    seen: set[str] = set()
-    out = []
-    last = len(variants) - 1
-    for i, variant in enumerate(variants):
-        where = f"values._variants[{i}]"
-        rule = variant.rule or None  # "" passes AWS's schema; it is read as no rule
-        if variant.name in seen:
-            raise DocumentError(
-                "duplicate variant name",
-                flag=key,
-                field=f"{where}.name",
-                expected="unique names",
-                found=excerpt(variant.name),
-            )
-        seen.add(variant.name)
-        if i == last and rule is not None:
-            raise DocumentError(
-                "the default variant must come last and have no rule",
-                flag=key,
-                field=f"{where}.rule",
-                expected="no rule on the last variant",
-                found=excerpt(rule),
-            )
-        if i != last and rule is None:
-            raise DocumentError(
-                "only the default (last) variant may omit its rule",
-                flag=key,
-                field=f"{where}.rule",
-                expected="a rule",
-                found=excerpt(variant.rule) if variant.rule == "" else "none",
-            )
-        _check_values(
-            key,
-            f"{where}.attributeValues",
-            attrs,
-            variant.attributeValues,
-            patterns,
-            enforce_required=variant.enabled,
-        )
-        out.append(
-            VariantSpec(variant.name, variant.enabled, rule, _freeze(variant.attributeValues))
-        )
-    return FlagSpec(key, tuple(out), names, multi_variant=True)
-
-
-def _check_values(
-    key: str,
-    where: str,
-    attrs: Mapping[str, _AttributeDef],
-    values: Mapping[str, Any],
-    patterns: Patterns,
-    *,
-    enforce_required: bool,
-) -> None:
-    for name, val in values.items():
-        definition = attrs.get(name)
-        if definition is None:
-            raise DocumentError(
-                "value for an undefined attribute",
-                flag=key,
-                field=f"{where}.{name}",
-                expected=f"one of {sorted(attrs)}"
-                if attrs
-                else "no attributes (the flag defines none)",
-                found=excerpt(name),
-            )
-        if definition.constraints is not None:
-            problem = _violates(definition.constraints, val, patterns)
-            if problem:
-                raise DocumentError(
-                    "attribute value breaks its constraints",
-                    flag=key,
-                    field=f"{where}.{name}",
-                    expected=problem,
-                    found=excerpt(val),
-                )
-    if enforce_required:
-        for name, definition in attrs.items():
-            if (
-                definition.constraints is not None
-                and definition.constraints.required
-                and name not in values
-            ):
-                raise DocumentError(
-                    "required attribute missing",
-                    flag=key,
-                    field=f"{where}.{name}",
-                    expected="a value (the attribute is required)",
-                    found="none",
-                )
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _violates(c: Any, v: Any, patterns: Patterns) -> str | None:
-    """Why ``v`` breaks constraint ``c`` (an expected-text), or None when it holds."""
-    if c.type == "boolean":
-        return None if isinstance(v, bool) else "a boolean"
-    if c.type == "number":
-        if not _is_number(v) or (isinstance(v, float) and not math.isfinite(v)):
-            return "a number"
-        if c.minimum is not None and v < c.minimum:
-            return f"a number >= {c.minimum}"
-        if c.maximum is not None and v > c.maximum:
-            return f"a number <= {c.maximum}"
-        return None
-    if c.type == "string":
-        if not isinstance(v, str):
-            return "a string"
-        if c.pattern is not None and not patterns.compile(c.pattern).found(v):
-            return f"a string matching {c.pattern!r}"
-        if c.enum is not None and v not in c.enum:
-            return f"one of {c.enum!r}"
-        return None
-    if c.type == "array":
-        if not isinstance(v, list):
-            return "an array"
-        if c.elements is not None:
-            for i, item in enumerate(v):
-                problem = _violates(c.elements, item, patterns)
-                if problem:
-                    return f"element [{i}]: {problem}"
-        return None
-    return None  # pragma: no cover - the discriminated union admits no other type
-
-
-def _freeze(values: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Attribute values as the hot path hands them out: arrays become tuples (immutable)."""
-    from types import MappingProxyType
-
-    return MappingProxyType({k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})

@@ -35,14 +35,11 @@ from typing import Any
 from flagkit._exceptions import DocumentError, MissingExtraError
 from flagkit._rules.parse import MAX_DEPTH
 
-from .appconfig import (
-    DEFAULT_MAX_BYTES,
-    KEY_PATTERN,
-    MAX_VARIANTS,
-    check_state,
-    parse_json,
-)
+from .checks import KEY_PATTERN, MAX_VARIANTS
+from .fast import check_state
+from .limits import MAX_DOCUMENT_BYTES
 from .spec import FlagSpec, VariantSpec
+from .strict_json import parse_json
 
 __all__ = ["load_ion"]
 
@@ -57,7 +54,7 @@ def _ion() -> Any:
     return simpleion
 
 
-def load_ion(body: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[FlagSpec, ...]:
+def load_ion(body: bytes | str, *, max_bytes: int = MAX_DOCUMENT_BYTES) -> tuple[FlagSpec, ...]:
     """Parse and validate the Ion form; raises DocumentError (or MissingExtraError)."""
     size = len(body if isinstance(body, bytes) else body.encode("utf-8", "surrogatepass"))
     if size > max_bytes:

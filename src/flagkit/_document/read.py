@@ -10,6 +10,9 @@ The content type picks the family and the content the form within it (docs/docum
 * :data:`~flagkit._document.powertools.MEDIA_TYPE`: a Powertools ``feature_flags`` schema
   (inside a larger document when an ``envelope`` parameter says where).
 
+A JSON document that is valid passes the fast path (``fast.py``, no pydantic); any other goes
+to the pydantic models (``appconfig.py``), which name what is wrong.
+
 Whatever the format, the same limits hold: the size cap (each reader checks it on the raw
 body, before parsing), and the rule limits (length, nesting) in the one rule compiler every
 rule passes through, text or tree; whatever else the snapshot build bounds per flag, it bounds
@@ -23,8 +26,8 @@ from typing import TYPE_CHECKING
 
 from flagkit._exceptions import DocumentError
 
+from .fast import load_json
 from .limits import MAX_DOCUMENT_BYTES
-from .powertools import MEDIA_TYPE
 from .spec import FlagSpec
 
 if TYPE_CHECKING:
@@ -53,25 +56,21 @@ def specs_from_bytes(
     limits to every format.
     """
     media = content_type.split(";", 1)[0].strip().lower()
+    if media in JSON_TYPES:
+        from .strict_json import parse_json
+
+        return load_json(parse_json(body, max_bytes=max_bytes), limits=limits, patterns=patterns)
     if media in ION_TYPES:
         from .ion import load_ion
 
-        specs = load_ion(body, max_bytes=max_bytes)
-    elif media == MEDIA_TYPE:
-        from .powertools import read_schema_bytes
+        return load_ion(body, max_bytes=max_bytes)
+    # Powertools last: its module loads the rule stack, which a JSON document may not need
+    from .powertools import MEDIA_TYPE, read_schema_bytes
 
-        specs = read_schema_bytes(body, content_type, max_bytes)
-    elif media in JSON_TYPES:
-        from .appconfig import load_document
-        from .strict_json import parse_json
-
-        specs = load_document(
-            parse_json(body, max_bytes=max_bytes), limits=limits, patterns=patterns
-        )
-    else:
-        raise DocumentError(
-            "unsupported content type",
-            expected=f"application/json, application/ion or {MEDIA_TYPE}",
-            found=repr(content_type),
-        )
-    return specs
+    if media == MEDIA_TYPE:
+        return read_schema_bytes(body, content_type, max_bytes)
+    raise DocumentError(
+        "unsupported content type",
+        expected=f"application/json, application/ion or {MEDIA_TYPE}",
+        found=repr(content_type),
+    )

@@ -93,11 +93,12 @@ def context_headers(
 
 def outcome(key: str, body: bytes, contextless: Outcome) -> Outcome:
     """The agent's answer for one flag, as an outcome (validated by the document stage)."""
-    from flagkit._document.appconfig import load_document, parse_json
+    from flagkit._document.fast import load_json
+    from flagkit._document.strict_json import parse_json
     from flagkit._snapshot import Outcome
 
     try:
-        specs = {spec.key: spec for spec in load_document(parse_json(body))}
+        specs = {spec.key: spec for spec in load_json(parse_json(body))}
     except DocumentError as exc:
         raise EvaluationFailed(
             f"flag {key!r}: the agent's answer was refused: {exc.message}",

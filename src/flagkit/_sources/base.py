@@ -15,16 +15,16 @@ modules so that boto3 is imported only where it is used.
 from __future__ import annotations
 
 import errno
-import hashlib
-import json
 import os
 import stat
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from flagkit._document.limits import MAX_DOCUMENT_BYTES
 from flagkit._exceptions import PermanentSourceError
+
+if TYPE_CHECKING:  # loaded by the sources that use them, not by ``import flagkit``
+    from pathlib import Path
 
 __all__ = ["Fetched", "FileSource", "Source", "StaticSource", "read_regular_file"]
 
@@ -55,6 +55,8 @@ class Source(Protocol):
 
 def content_version(body: bytes) -> str:
     """A version label for sources without one: a short content hash."""
+    import hashlib
+
     return "sha256:" + hashlib.sha256(body).hexdigest()[:16]
 
 
@@ -130,6 +132,8 @@ class StaticSource:
         from flagkit._snapshot import snapshot_from_bytes
 
         if isinstance(document, dict):
+            import json
+
             body = json.dumps(document, allow_nan=False).encode("utf-8")
         elif isinstance(document, str):
             body = document.encode("utf-8", "surrogatepass")
@@ -177,6 +181,8 @@ class FileSource:
     ) -> None:
         if max_bytes < 1:
             raise ValueError(f"max_bytes must be at least 1, not {max_bytes}")
+        from pathlib import Path
+
         self.path = Path(path)
         self.poll_interval = poll_interval
         self.max_bytes = max_bytes
