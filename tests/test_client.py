@@ -417,3 +417,35 @@ def test_progressive_delivery_loads_only_when_used() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.splitlines()
     assert out == ["['flagkit._document.settings']", "flagkit._rollout.guard RolloutEvent"]
+
+
+def test_a_missing_flag_warns_once_and_its_miss_is_remembered_within_a_bound(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One warning per missing flag, whatever the calls; the snapshot remembers a miss (None in
+    its lookup maps, the answer .get() gave anyway) for at most _misses.LIMIT names, so names
+    from end-user input cannot grow it for ever, and every answer stays the default."""
+    import logging
+
+    from flagkit import _misses
+
+    _misses.reset()
+    caplog.set_level(logging.WARNING, logger="flagkit")
+    flags = Flags(StaticSource(DOC), start=False)
+    flags.refresh()
+    snap = flags._snapshot
+    for _ in range(3):
+        assert flags.enabled("nope-1", "u", None, True) is True
+        assert flags.variant("nope-1", "u") is None
+        assert flags.details("nope-1").error_code is ErrorCode.FLAG_NOT_FOUND
+    assert snap.enabled_fns["nope-1"] is None and snap.variant_fns["nope-1"] is None
+    assert len([r for r in caplog.records if "nope-1" in r.getMessage()]) == 1
+    for i in range(_misses.LIMIT + 200):
+        assert flags.enabled(f"user-input-{i}", default=True) is True
+        assert flags.variant(f"user-input-{i}") is None
+    assert len(snap.enabled_fns) == len(snap.variant_fns) == len(snap.flags) + _misses.LIMIT
+    assert (
+        flags.enabled("banner") is True
+        and flags.variant("tiered", None, {"tier": "gold"}) == "gold"
+    )
+    _misses.reset()

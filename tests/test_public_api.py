@@ -28,6 +28,7 @@ PUBLIC = {
         "Exposures",
         "Fetched",
         "FileSource",
+        "FlagHandle",
         "FlagkitError",
         "Flags",
         "FlagsView",

@@ -24,6 +24,7 @@ from ._exceptions import (
     RuleError,
     SourceError,
 )
+from ._handle import FlagHandle
 from ._poller import Polling, Status
 from ._sources.base import Fetched, FileSource, Source, StaticSource
 from ._types import ErrorCode, EvaluationDetails, Reason
@@ -52,6 +53,7 @@ __all__ = [
     "Exposures",
     "Fetched",
     "FileSource",
+    "FlagHandle",
     "FlagkitError",
     "Flags",
     "FlagsView",

@@ -3,7 +3,9 @@
 The design's keystone: ``self._snapshot`` is one reference to an immutable
 :class:`~flagkit._snapshot.Snapshot`. The poller builds a complete new snapshot and assigns it
 in one statement (:meth:`Flags._publish`); a reader does one attribute read and then works on
-that object only. No reader ever takes a lock, and no reader can see half a document.
+that object only. No reader ever takes a lock, and no reader can see half a document. The same
+step, under the write lock, re-points the client's flag handles (``_handle``): a handle's
+evaluation reads one slot, once, so it too answers from one version.
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _misses
 from ._fork import after_fork_in_child
+from ._handle import FlagHandle, HookedFlagHandle
 from ._poller import Poller, Polling, Status
-from ._snapshot import EMPTY, FlagGuard, Predicate, Snapshot, overlay
+from ._snapshot import EMPTY, FlagGuard, Snapshot, as_context, overlay
 from ._sources.base import Source
 from ._types import ErrorCode, EvaluationDetails, Reason
 
@@ -40,16 +44,22 @@ StatusListener = Callable[[Status], None]
 _NOT_READY = "no flags document has been loaded yet"
 
 
-def _unknown(user_id: Any, attributes: dict[str, Any] | None) -> bool:
-    """enabled_fns.get()'s answer for a flag the snapshot lacks: compared by identity, never
-    called."""
-    return False
+def _missed(snap: Snapshot, flag: Any) -> None:
+    """A flag ``snap`` lacks, evaluated: warn once, and record the miss in its lookup maps.
 
-
-_UNKNOWN: Predicate = _unknown
-
-
-_LOGGED = _misses.logged_flags  # flag names whose warning is out: the hot path checks only this
+    This is the one write a snapshot sees after it is built, and it changes no answer: a flag
+    it lacks maps to None, which is what ``.get()`` gave before. It lets the next evaluation of
+    that flag find None in one dict lookup instead of raising KeyError again. At most
+    ``_misses.LIMIT`` misses are recorded per snapshot, so names that come from end-user input
+    cannot grow it for ever; past that a miss costs the KeyError, still without a warning.
+    """
+    if flag in snap.flags:  # a document with the flag was swapped in since the lookup
+        return
+    _misses.unknown_flag(snap, flag)
+    fns, names = snap.enabled_fns, snap.variant_fns
+    if type(fns) is dict and type(names) is dict and len(fns) < len(snap.flags) + _misses.LIMIT:
+        fns[flag] = None
+        names[flag] = None
 
 
 def _not_a_source(source: object) -> str:
@@ -62,15 +72,6 @@ def _not_a_source(source: object) -> str:
     else:
         fix = "flagkit.Flags(flagkit.AppConfigSource(application, environment, profile))"
     return f"Flags() takes a source (an object with fetch()), not {found}; for example: {fix}"
-
-
-def _as_context(attributes: Any) -> dict[str, Any] | None:
-    """The attributes as the compiled rules expect them: None or a plain dict."""
-    if attributes is None or type(attributes) is dict:
-        return attributes
-    if isinstance(attributes, Mapping):
-        return dict(attributes)
-    raise TypeError(f"attributes must be a mapping, not {type(attributes).__name__}")
 
 
 def _check_str(v: Any) -> Any:
@@ -103,6 +104,11 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+def _check_key(key: object) -> None:
+    if not isinstance(key, str):
+        raise TypeError(f"a flag key is a str, not {type(key).__name__}")
+
+
 class _Evaluating:
     """Evaluation methods over ``self._snapshot`` (shared by the client and pinned views)."""
 
@@ -116,22 +122,25 @@ class _Evaluating:
         flag: str,
         user_id: Any = None,
         attributes: Mapping[str, Any] | None = None,
-        *,
         default: bool = False,
     ) -> bool:
         """Whether ``flag`` is on for this user; ``default`` on any problem (never raises)."""
+        # ``default`` is positional-or-keyword on purpose: CPython 3.11 does not specialise a
+        # call to a function with keyword-only defaults (about 10 ns a call).
         try:
             # A flag whose answer is the same for everyone is stored as the bool itself: no
-            # call. A missing flag costs one set lookup once its warning has been logged.
-            fn = self._snapshot.enabled_fns.get(flag, _UNKNOWN)
+            # call. A missing flag is None once evaluated (_missed): one lookup, no exception.
+            try:
+                fn = self._snapshot.enabled_fns[flag]
+            except KeyError:
+                _missed(self._snapshot, flag)
+                return default
+            if fn is None:
+                return default
             if fn is True or fn is False:
                 return fn
-            if fn is _UNKNOWN:
-                if flag not in _LOGGED:
-                    _misses.unknown_flag(self._snapshot, flag)
-                return default
-            if attributes is not None and type(attributes) is not dict:
-                attributes = _as_context(attributes)
+            if type(attributes) is not dict and attributes is not None:
+                attributes = as_context(attributes)
             return fn(user_id, attributes)
         except Exception:
             return default
@@ -144,14 +153,18 @@ class _Evaluating:
     ) -> str | None:
         """The chosen variant's name; None for basic flags and on any problem."""
         try:
-            snap = self._snapshot
-            compiled = snap.flags.get(flag)
-            if compiled is None:
-                _misses.unknown_flag(snap, flag)
+            # the name itself when it is the same for everyone (None for a basic flag and for
+            # a missing flag once evaluated), else the flag's select closure
+            try:
+                fn = self._snapshot.variant_fns[flag]
+            except KeyError:
+                _missed(self._snapshot, flag)
                 return None
-            if attributes is not None and type(attributes) is not dict:
-                attributes = _as_context(attributes)
-            return compiled.select(user_id, attributes).name
+            if fn is None or type(fn) is str:
+                return fn
+            if type(attributes) is not dict and attributes is not None:
+                attributes = as_context(attributes)
+            return fn(user_id, attributes).name  # type: ignore[operator]  # not a str: select
         except Exception:
             return None
 
@@ -250,7 +263,7 @@ class _Evaluating:
 
         snap = self._snapshot
         compiled = snap.flags[flag]
-        context = _as_context(attributes)
+        context = as_context(attributes)
         return explain(
             compiled,
             user_id,
@@ -295,7 +308,7 @@ class _Evaluating:
                     version,
                 )
             try:
-                context = _as_context(attributes)
+                context = as_context(attributes)
             except TypeError as exc:
                 return EvaluationDetails(
                     flag, default, Reason.ERROR, None, ErrorCode.INVALID_CONTEXT, str(exc), version
@@ -365,6 +378,18 @@ class FlagsView(_Evaluating):
     def __init__(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
 
+    def flag(self, key: str) -> FlagHandle:
+        """A handle on ``key`` pinned to this view's snapshot, as every read of the view is.
+
+        A new handle per call (a view lives for one request); it never moves. A key the
+        snapshot lacks answers the caller's default, with one warning logged.
+        """
+        _check_key(key)
+        handle = FlagHandle(self, key, self._snapshot)
+        if handle._on is None:
+            _misses.unknown_flag(self._snapshot, key)
+        return handle
+
     def __repr__(self) -> str:
         return f"FlagsView(version={self._snapshot.version!r})"
 
@@ -421,7 +446,11 @@ class Flags(_Evaluating):
         self._guard = guard
         self._guards: dict[str, FlagGuard] = {}
         self._steps: dict[tuple[str, object], int] = {}  # ramp steps announced
-        self._write_lock = threading.RLock()  # writers only: poller, guard, overrides
+        self._write_lock = threading.RLock()  # writers only: poller, guard, overrides, handles
+        # key -> its handle (flag()), held weakly: a handle nobody holds costs nothing at the
+        # next swap, and keys that come from end-user input cannot grow it for ever
+        self._handles: weakref.WeakValueDictionary[str, FlagHandle] = weakref.WeakValueDictionary()
+        self._handle_class: type[FlagHandle] = FlagHandle  # HookedFlagHandle while hooked
         after_fork_in_child(self._after_fork_in_child)
         self._wall = wall
         self._listeners: tuple[Listener, ...] = (on_change,) if on_change is not None else ()
@@ -487,6 +516,8 @@ class Flags(_Evaluating):
         self._guards = guards
         old, new = self._snapshot, overlay(self._base, guards)
         self._snapshot = new
+        for handle in self._live_handles():  # in the same step: flag() waits for the lock
+            handle._point(new)
         return (old, new), events
 
     def _notify(
@@ -494,6 +525,11 @@ class Flags(_Evaluating):
     ) -> None:
         if swapped is not None:
             old, new = swapped
+            if new.ready:  # a handle whose key the document lacks: one warning per key
+                with self._write_lock:
+                    unfound = [h.key for h in self._live_handles() if h._on is None]
+                for key in unfound:
+                    _misses.unknown_flag(new, key)
             for listener in self._listeners:
                 try:
                     listener(old.version, new.version)
@@ -621,6 +657,55 @@ class Flags(_Evaluating):
         from ._hooks import remove_hook
 
         remove_hook(self, hook)
+
+    def flag(self, key: str) -> FlagHandle:
+        """The handle on flag ``key``: evaluations without the flag argument, and faster.
+
+        The client re-points the handle at every swap, so it follows new documents, alarm
+        guard holds and overrides; a key the document lacks answers the caller's default
+        (one warning logged) until a document adds it. Calls for one key give the same
+        object for as long as anyone holds it: declare it once, at module level::
+
+            PRICING = flags.flag("new-pricing-engine")
+            if PRICING.enabled(user_id, attributes): ...
+
+        Raises TypeError for a key that is not a str (a declaration, not an evaluation).
+        """
+        _check_key(key)
+        handle = self._handles.get(key)
+        if handle is not None:
+            return handle
+        with self._write_lock:  # no swap between pointing the handle and registering it
+            snap = self._snapshot
+            handle = self._handles.get(key)
+            if handle is None:
+                handle = self._handles[key] = self._handle_class(self, key, snap)
+        if handle._on is None:  # logged outside the lock: no log handler runs under it
+            _misses.unknown_flag(snap, key)
+        return handle
+
+    def handles(self) -> tuple[FlagHandle, ...]:
+        """The handles declared on this client (:meth:`flag`) and still held, by key."""
+        with self._write_lock:
+            return tuple(sorted(self._live_handles(), key=lambda h: h.key))
+
+    def _live_handles(self) -> list[FlagHandle]:
+        """The registered handles still alive (call with the write lock held).
+
+        ``valuerefs()`` copies the references in one C call. Iterating the weak dictionary
+        itself would defer the removal of a handle that dies meanwhile, and a concurrent
+        ``flag()`` (which takes no lock to find a handle) would then commit that removal in the
+        middle of the iteration: RuntimeError, in the thread swapping the snapshot.
+        """
+        return [h for ref in self._handles.valuerefs() if (h := ref()) is not None]
+
+    def _route_handles(self, *, hooked: bool) -> None:
+        """Hooks added (or the last removed): switch every handle's class, so its evaluations
+        run the client's hooked methods (or the plain fast path again). Called by ``_hooks``."""
+        with self._write_lock:
+            self._handle_class = HookedFlagHandle if hooked else FlagHandle
+            for handle in self._live_handles():
+                handle.__class__ = self._handle_class
 
     def view(self) -> FlagsView:
         """Pin the current snapshot: every read through the view sees this one version."""

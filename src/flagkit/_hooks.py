@@ -1,9 +1,11 @@
 """Evaluation hooks, evaluation counters and exposure events (docs/hooks.md).
 
 Zero cost until used: ``Flags.add_hook`` installs, on that one instance, instance attributes
-that shadow the evaluation methods (``enabled``, ``variant``, ``get_*``, ``details``). Without
-hooks nothing is installed and the class methods run exactly as they are; removing the last
-hook deletes the shadows again. The decision is made at registration, never per call.
+that shadow the evaluation methods (``enabled``, ``variant``, ``get_*``, ``details``), and
+switches the client's flag handles to a class whose ``enabled``/``variant`` call those methods.
+Without hooks nothing is installed and the class methods run exactly as they are; removing the
+last hook deletes the shadows and switches the handles back. The decision is made at
+registration, never per call.
 
 A hook is ``hook(details, user_id, attributes)``, called in the evaluating thread after each
 evaluation; it must be quick. Two hooks ship here:
@@ -119,6 +121,7 @@ def add_hook(flags: Flags, hook: H) -> H:
             hooks = _sets[flags] = _HookSet()
         if not hooks.hooks:
             _install(flags, hooks)
+            flags._route_handles(hooked=True)  # its handles now run the hooked methods
         hooks.hooks = (*hooks.hooks, hook)
     return hook
 
@@ -132,6 +135,7 @@ def remove_hook(flags: Flags, hook: Hook) -> None:
         if not hooks.hooks:
             for name in (*_METHODS, "details"):
                 flags.__dict__.pop(name, None)  # the class methods are back: zero cost
+            flags._route_handles(hooked=False)  # and the handles' fast path
 
 
 def _install(flags: Flags, hooks: _HookSet) -> None:
@@ -148,7 +152,7 @@ def _install(flags: Flags, hooks: _HookSet) -> None:
         return d
 
     def enabled(
-        flag: str, user_id: Any = None, attributes: Any = None, *, default: bool = False
+        flag: str, user_id: Any = None, attributes: Any = None, default: bool = False
     ) -> bool:
         return _eval(flag, None, default, "bool", user_id, attributes).value  # type: ignore[no-any-return]
 
