@@ -213,18 +213,12 @@ def build_snapshot(
     # cyclic collector, triggered by the allocations, would only walk them again and again
     # (about 30 ms of 1,000 flags). Paused, and resumed only if it was running, so a caller's
     # own gc.disable() is left alone (one made during a build is undone when it ends).
-    collecting = gc.isenabled()
-    if collecting:
-        gc.disable()
-    try:
+    with _gc_paused():
         for spec in specs:
             plain, rollout = split_rollout(spec, user_key=user_key)
             flags[spec.key] = _compile_flag(
                 plain, user_key, rollout, wall, budget=limits.max_flag_cost, patterns=patterns
             )
-    finally:
-        if collecting:
-            gc.enable()
     return Snapshot(
         flags=flags,
         enabled_fns=_enabled_fns(flags),
@@ -235,6 +229,22 @@ def build_snapshot(
 
 
 _DEFAULT_LIMITS = Limits()
+
+
+class _gc_paused:  # noqa: N801 - used as a function, in a with statement
+    """The cyclic collector off for the block, and back on after it only if it was running
+    (a caller's own ``gc.disable()`` is left alone; one made inside the block is undone)."""
+
+    __slots__ = ("collecting",)
+
+    def __enter__(self) -> None:
+        self.collecting = gc.isenabled()
+        if self.collecting:
+            gc.disable()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.collecting:
+            gc.enable()
 
 
 def patterns_for(limits: Limits) -> Patterns:
@@ -585,7 +595,11 @@ def snapshot_from_bytes(
     limits = limits or _DEFAULT_LIMITS
     patterns = patterns_for(limits)  # constraint and rule patterns count towards one total
     limit = MAX_DOCUMENT_BYTES if max_bytes is None else max_bytes
-    specs = specs_from_bytes(body, content_type, limit, limits=limits, patterns=patterns)
-    return build_snapshot(
-        specs, version=version, user_key=user_key, wall=wall, limits=limits, patterns=patterns
-    )
+    # The parsed JSON and the FlagSpecs are tens of thousands of young objects too: the cyclic
+    # collector stays paused from the parse to the end of the build (as in build_snapshot,
+    # whose own pause then nests), about 10 ms of 1,000 flags.
+    with _gc_paused():
+        specs = specs_from_bytes(body, content_type, limit, limits=limits, patterns=patterns)
+        return build_snapshot(
+            specs, version=version, user_key=user_key, wall=wall, limits=limits, patterns=patterns
+        )
