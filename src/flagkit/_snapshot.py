@@ -58,6 +58,7 @@ __all__ = [
 
 Predicate = Callable[[Any, "dict[str, Any] | None"], bool]
 Selector = Callable[[Any, "dict[str, Any] | None"], "Outcome"]
+RuleCompiler = Callable[..., "CompiledRule"]
 T = TypeVar("T")
 
 
@@ -204,6 +205,7 @@ def build_snapshot(
     compiled constraint patterns with it, so that every pattern counts towards one total.
     """
     from ._document.settings import split_rollout
+    from ._rules.compile import compile_rule  # once per build, not once per rule
 
     limits = limits or _DEFAULT_LIMITS
     check_flag_count(len(specs), limits)
@@ -217,7 +219,13 @@ def build_snapshot(
         for spec in specs:
             plain, rollout = split_rollout(spec, user_key=user_key)
             flags[spec.key] = _compile_flag(
-                plain, user_key, rollout, wall, budget=limits.max_flag_cost, patterns=patterns
+                plain,
+                user_key,
+                rollout,
+                wall,
+                budget=limits.max_flag_cost,
+                patterns=patterns,
+                compile_rule=compile_rule,
             )
     return Snapshot(
         flags=flags,
@@ -310,12 +318,21 @@ def _compile_flag(
     *,
     budget: int | None = None,
     patterns: Patterns | None = None,
+    compile_rule: RuleCompiler | None = None,
 ) -> CompiledFlag:
+    """One flag compiled; ``compile_rule`` is ``_rules.compile.compile_rule``, imported once
+    per build by the caller (else here, per rule)."""
     rules: list[CompiledRule | None] = []
     outcomes: list[Outcome] = []
     cost = len(spec.variants)  # first match: every variant may be tried
     for i, variant in enumerate(spec.variants):
-        rule = _compile_variant_rule(spec, i, variant, user_key, cost, budget, patterns, wall)
+        rule = (
+            None
+            if variant.rule is None
+            else _compile_variant_rule(
+                spec, i, variant, user_key, cost, budget, patterns, wall, compile_rule
+            )
+        )
         if rule is not None:
             cost += rule.cost
         rules.append(rule)
@@ -407,11 +424,14 @@ def _compile_variant_rule(
     budget: int | None,
     patterns: Patterns | None,
     wall: Callable[[], float],
+    compile_rule: RuleCompiler | None = None,
 ) -> CompiledRule | None:
     if variant.rule is None:
         return None
-    from ._rules.compile import OverBudget, compile_rule
+    if compile_rule is None:
+        from ._rules.compile import compile_rule as imported
 
+        compile_rule = imported
     left = None if budget is None else budget - spent
     try:
         return compile_rule(
@@ -423,14 +443,6 @@ def _compile_variant_rule(
             tree=variant.tree,  # a format whose conditions are data (Powertools)
             wall=wall,
         )
-    except OverBudget as exc:
-        raise DocumentError(
-            "the flag's evaluation cost is over its budget",
-            flag=spec.key,
-            field=f"values._variants[{i}].rule",
-            expected=f"at most {budget:,} steps per evaluation (Limits.max_flag_cost)",
-            found=f"{spent + exc.cost:,} steps by position {exc.position} of this rule",
-        ) from None
     except RuleError as exc:
         raise RuleError(
             exc.message.rsplit(" at position ", 1)[0],
@@ -439,6 +451,18 @@ def _compile_variant_rule(
             flag=spec.key,
             field=f"values._variants[{i}].rule",
         ) from exc
+    except Exception as exc:
+        from ._rules.compile import OverBudget  # imported here, where it is rare
+
+        if not isinstance(exc, OverBudget):
+            raise
+        raise DocumentError(
+            "the flag's evaluation cost is over its budget",
+            flag=spec.key,
+            field=f"values._variants[{i}].rule",
+            expected=f"at most {budget:,} steps per evaluation (Limits.max_flag_cost)",
+            found=f"{spent + exc.cost:,} steps by position {exc.position} of this rule",
+        ) from None
 
 
 def _ladder(
