@@ -87,6 +87,41 @@ class Outcome:
     rule: str | None
 
 
+def _outcome_maker() -> Callable[
+    [str | None, bool, Mapping[str, Any], Reason, int, str | None], Outcome
+]:
+    """``Outcome(...)`` with its six fields set through their slots directly: the frozen
+    dataclass ``__init__`` sets each through ``object.__setattr__``, about twice the time
+    (a build makes one per variant). The object is the same, its reads slot reads."""
+    new = object.__new__
+    set_name, set_enabled, set_values, set_reason, set_index, set_rule = (
+        getattr(Outcome, name).__set__
+        for name in ("name", "enabled", "values", "reason", "index", "rule")
+    )
+
+    def outcome(
+        name: str | None,
+        enabled: bool,
+        values: Mapping[str, Any],
+        reason: Reason,
+        index: int,
+        rule: str | None,
+    ) -> Outcome:
+        o = new(Outcome)
+        set_name(o, name)
+        set_enabled(o, enabled)
+        set_values(o, values)
+        set_reason(o, reason)
+        set_index(o, index)
+        set_rule(o, rule)
+        return o
+
+    return outcome
+
+
+_outcome = _outcome_maker()
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledFlag:
     key: str
@@ -119,10 +154,11 @@ class CompiledFlag:
         """Every variant gives the same ``enabled``: no rule can change the answer."""
         if self.remote:
             return False
-        answers = {o.enabled for o in self.outcomes}
-        if self.off is not None:
-            answers.add(self.off.enabled)
-        return len(answers) == 1
+        answer = self.outcomes[0].enabled  # a loop that stops at the first other answer
+        for outcome in self.outcomes:
+            if outcome.enabled != answer:
+                return False
+        return self.off is None or self.off.enabled == answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,12 +211,15 @@ def _variant_fns(flags: Mapping[str, CompiledFlag]) -> dict[str, Selector | str 
 
 
 def _variant_fn(flag: CompiledFlag) -> Selector | str | None:
-    names = {o.name for o in flag.outcomes}
-    if flag.off is not None:
-        names.add(flag.off.name)
-    if len(names) == 1 and not flag.remote:
-        return names.pop()
-    return flag.select
+    if flag.remote:
+        return flag.select
+    name = flag.outcomes[0].name  # a loop that stops at the first other name, not a set
+    for outcome in flag.outcomes:
+        if outcome.name != name:
+            return flag.select
+    if flag.off is not None and flag.off.name != name:
+        return flag.select
+    return name
 
 
 EMPTY = Snapshot(
@@ -343,7 +382,7 @@ def _compile_flag(
         else:
             reason = Reason.SPLIT if rule.has_split else Reason.TARGETING_MATCH
         outcomes.append(
-            Outcome(variant.name, variant.enabled, variant.values, reason, i, variant.rule)
+            _outcome(variant.name, variant.enabled, variant.values, reason, i, variant.rule)
         )
     off: Outcome | None = None
     if rollout is not None and rollout.ramp is not None:
@@ -371,7 +410,7 @@ def _compile_flag(
         enabled=enabled,
         outcomes=tuple(outcomes),
         rules=tuple(rules),
-        attributes=spec.attributes | frozenset(k for o in outcomes for k in o.values),
+        attributes=spec.attributes.union(*[o.values for o in outcomes]),  # and their keys
         multi_variant=spec.multi_variant,
         spec=spec,
         rollout=rollout,

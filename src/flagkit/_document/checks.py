@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from flagkit._exceptions import DocumentError
 
-from .spec import FlagSpec, VariantSpec
+from .spec import FlagSpec, VariantSpec, variant_spec
 from .strict_json import excerpt
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ def stored_flag(
             )
         values = variant.attributeValues
         _check_values(key, i, attrs, values, patterns, required if variant.enabled else ())
-        out.append(VariantSpec(variant.name, variant.enabled, rule, freeze(values)))
+        out.append(variant_spec(variant.name, variant.enabled, rule, freeze(values)))
     return FlagSpec(key, tuple(out), names, multi_variant=True)
 
 
