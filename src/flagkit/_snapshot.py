@@ -392,12 +392,12 @@ def _compile_flag(
         else:  # a basic flag: in the ramp, its state; not yet, off
             outcomes[0] = replace(last, reason=Reason.RAMP)
             off = Outcome(None, False, MappingProxyType({}), Reason.RAMP, 0, None)
-    ladder = _ladder(rules, tuple(outcomes))
+    answers = tuple(outcomes)
+    ladder = _ladder(rules, answers)
     if ladder is not None:
         select, enabled = ladder
     else:
-        tests = tuple(r.test if r else None for r in rules)
-        select, enabled = _closures(tests, tuple(outcomes))
+        select, enabled = _closures(tuple([r.test if r else None for r in rules]), answers)
     if off is not None and rollout is not None and rollout.ramp is not None:
         from ._rollout.ramp import ramp_gate
 
@@ -405,17 +405,18 @@ def _compile_flag(
         inside = outcomes[0] if len(outcomes) == 1 else None  # a basic flag: one answer
         select, enabled = _gated(gate, select, enabled, off, inside)
     return CompiledFlag(
-        key=spec.key,
-        select=select,
-        enabled=enabled,
-        outcomes=tuple(outcomes),
-        rules=tuple(rules),
-        attributes=spec.attributes.union(*[o.values for o in outcomes]),  # and their keys
-        multi_variant=spec.multi_variant,
-        spec=spec,
-        rollout=rollout,
-        off=off,
-        cost=cost,
+        spec.key,
+        select,
+        enabled,
+        answers,
+        tuple(rules),
+        spec.attributes.union(*[o.values for o in outcomes]),  # and their values' keys
+        spec.multi_variant,
+        spec,
+        rollout,
+        off,
+        None,
+        cost,
     )
 
 

@@ -23,6 +23,7 @@ for a stored document (its rule limit and patterns); ``appconfig`` (pydantic) on
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -262,6 +263,10 @@ class _Variant(NamedTuple):
     attributeValues: dict[str, Any]  # noqa: N815 - AWS's field name
 
 
+# _Variant(...) without the named tuple's Python-level __new__ (once per variant)
+_new_variant = functools.partial(tuple.__new__, _Variant)
+
+
 def _stored(data: dict[str, Any], limits: Limits, patterns: Patterns) -> tuple[FlagSpec, ...]:
     from flagkit._rules.parse import MAX_RULE_CHARS
 
@@ -419,4 +424,4 @@ def _variant(raw: Any, keys: set[str], max_rule: int) -> _Variant:
         if type(rule) is not str or len(rule) > max_rule or not rule.isascii():
             _text(rule, max_rule)
     values = _values(variant.get("attributeValues", {}), keys)
-    return _Variant(name, enabled, rule, values)
+    return _new_variant((name, enabled, rule, values))
