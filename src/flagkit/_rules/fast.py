@@ -146,7 +146,9 @@ class _Build:
             if not stack:
                 break
             stack[-1][1].append(leaf)
-        if _END.match(text, pos) is None or (budget is not None and self.cost > budget):
+        if (pos != len(text) and _END.match(text, pos) is None) or (
+            budget is not None and self.cost > budget
+        ):
             raise _NotFast
         bare = self.last_split if kind in ("split", "splitn") else None
         return single(None, leaf), self.has_split, frozenset(self.keys), bare, self.cost
@@ -195,7 +197,9 @@ class _Build:
         """``pct`` a number's text, ``by`` a key, ``seed`` a string literal or None."""
         value = _literal(pct)
         assert isinstance(value, (int, float))
-        if pct_problem(value) is not None:
+        # a whole percentage has no decimals to check: its range alone (pct_problem's first test)
+        whole = type(value) is int
+        if (not 0 <= value <= 100) if whole else (pct_problem(value) is not None):
             raise _NotFast
         seed_int = seed_of(self.flag_key if seed is None else seed[1:-1])
         self.has_split = True
