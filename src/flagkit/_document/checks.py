@@ -281,4 +281,8 @@ def _violates(c: Any, v: Any, patterns: Patterns) -> str | None:
 
 def freeze(values: Mapping[str, Any]) -> Mapping[str, Any]:
     """Attribute values as the hot path hands them out: arrays become tuples (immutable)."""
-    return MappingProxyType({k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    frozen = dict(values)  # a copy in C, then arrays replaced (a value set keeps the size)
+    for k, v in frozen.items():
+        if isinstance(v, list):
+            frozen[k] = tuple(v)
+    return MappingProxyType(frozen)
