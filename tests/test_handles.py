@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 import flagkit
 from flagkit import ErrorCode, Fetched, FlagHandle, Flags, Reason, StaticSource, _misses
+from flagkit._context import as_context
 from flagkit._handle import HookedFlagHandle
 from flagkit._hooks import EvaluationCounters
-from flagkit._snapshot import as_context
 from flagkit.testing import LocalAppConfigAgent, override
 from test_agent_source import QA, UI_REFRESH
 from test_fork import fork_while_held

@@ -95,7 +95,8 @@ def test_every_public_name_imports_from_its_public_module(module: str) -> None:
 
 
 def test_import_flagkit_loads_no_heavy_or_rollout_module() -> None:
-    """Bare `import flagkit` loads neither boto3, pydantic, re2 nor the ramp/guard/watch modules."""
+    """Bare `import flagkit` loads neither boto3, pydantic, re2, the ramp/guard/watch modules,
+    nor the snapshot stage (loaded with the first client), and every public name still resolves."""
     heavy = [
         "boto3",
         "botocore",
@@ -112,8 +113,17 @@ def test_import_flagkit_loads_no_heavy_or_rollout_module() -> None:
         "flagkit._rules.compile",
         "flagkit._backup",
         "mmh3",
+        # the snapshot stage, the poller and the sources load with the first Flags()
+        "flagkit._snapshot",
+        "flagkit._poller",
+        "flagkit._sources.base",
+        "flagkit._document.limits",
     ]
-    code = f"import sys, flagkit\nprint([m for m in {heavy!r} if m in sys.modules])"
+    code = (
+        "import sys, flagkit\n"
+        f"print([m for m in {heavy!r} if m in sys.modules])\n"
+        "assert all(getattr(flagkit, name) is not None for name in flagkit.__all__)"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()

@@ -24,10 +24,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._snapshot import Predicate, Selector, Snapshot, as_context
+from ._context import as_context
 
 if TYPE_CHECKING:
     from ._client import _Evaluating
+    from ._snapshot import Predicate, Selector, Snapshot
     from ._types import EvaluationDetails
 
 __all__ = ["FlagHandle", "HookedFlagHandle"]

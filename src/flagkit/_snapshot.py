@@ -50,7 +50,6 @@ __all__ = [
     "FlagGuard",
     "Outcome",
     "Snapshot",
-    "as_context",
     "build_snapshot",
     "overlay",
     "patterns_for",
@@ -59,19 +58,6 @@ __all__ = [
 Predicate = Callable[[Any, "dict[str, Any] | None"], bool]
 Selector = Callable[[Any, "dict[str, Any] | None"], "Outcome"]
 T = TypeVar("T")
-
-
-def as_context(attributes: Any) -> dict[str, Any] | None:
-    """The attributes as the compiled closures expect them: None or a plain dict.
-
-    Raises TypeError for something that is not a mapping (evaluation turns it into the
-    caller's default, and ``details()`` into INVALID_CONTEXT).
-    """
-    if attributes is None or type(attributes) is dict:
-        return attributes
-    if isinstance(attributes, Mapping):
-        return dict(attributes)
-    raise TypeError(f"attributes must be a mapping, not {type(attributes).__name__}")
 
 
 @dataclass(frozen=True, slots=True)
