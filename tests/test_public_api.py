@@ -7,6 +7,7 @@ them from may not, without a deliberate edit here and a CHANGELOG entry.
 from __future__ import annotations
 
 import importlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -153,6 +154,24 @@ def test_a_valid_json_document_loads_without_pydantic(path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.splitlines()
     assert out == ["[]", "enabled True"]
+
+
+def test_a_data_view_loads_no_rule_closures(tmp_path: Path) -> None:
+    """The data view GetLatestConfiguration serves has no rules: a client serving one loads
+    neither the rule closures nor mmh3 (only the pattern budget, ``_rules.patterns``)."""
+    path = tmp_path / "view.json"
+    path.write_text(json.dumps({"dark-mode": {"enabled": True}, "beta": {"enabled": False}}))
+    rules = ["flagkit._rules.closures", "flagkit._rules.parse", "flagkit._rules.compile", "mmh3"]
+    code = (
+        "import sys, flagkit\n"
+        f"flags = flagkit.Flags(flagkit.FileSource({str(path)!r}))\n"
+        "assert flags.enabled('dark-mode', 'u1') and not flags.enabled('beta', 'u1')\n"
+        f"print([m for m in {rules!r} if m in sys.modules])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "[]"
 
 
 def _public_callables() -> list[tuple[str, object]]:

@@ -41,8 +41,8 @@ if TYPE_CHECKING:  # loaded when a document is built, not at ``import flagkit``
     from ._document.settings import Rollout
     from ._document.spec import FlagSpec, VariantSpec
     from ._rollout.ramp import Ramp
-    from ._rules.closures import Patterns
     from ._rules.compile import CompiledRule
+    from ._rules.patterns import Patterns
 
 __all__ = [
     "EMPTY",
@@ -225,7 +225,7 @@ _DEFAULT_LIMITS = Limits()
 
 def patterns_for(limits: Limits) -> Patterns:
     """A pattern compiler for one load, held to ``limits``' pattern size limits."""
-    from ._rules.closures import Patterns
+    from ._rules.patterns import Patterns
 
     return Patterns(max_size=limits.max_pattern_size, max_total=limits.max_pattern_total)
 
