@@ -216,84 +216,78 @@ class FlagHandle:
 
 
 # -- one class per shape (the enabled answer x the variant answer) ------------------------------
-# All have FlagHandle's slots and add none, so that _point can switch between them. Their
-# methods keep FlagHandle's signatures and docstrings (inspect.getdoc finds the base's).
+# All have FlagHandle's slots and add none, so that _point can switch between them. Each method
+# is written once, below, and set in the dict of every class that uses it: inherited from a
+# shape base class instead, the same code measured 1-2 % slower in a side-by-side call-site
+# loop (S2, S3; CPython 3.11). They keep FlagHandle's signatures and docstrings.
 
 
-class _Constant(FlagHandle):
-    """``enabled`` is the same bool for every context."""
+def _constant_enabled(
+    self: FlagHandle,
+    user_id: Any = None,
+    attributes: Mapping[str, Any] | None = None,
+    default: bool = False,
+) -> bool:
+    """Whether the flag is on for this user; ``default`` on any problem (never raises)."""
+    return self._value
 
+
+def _rule_enabled(
+    self: FlagHandle,
+    user_id: Any = None,
+    attributes: Mapping[str, Any] | None = None,
+    default: bool = False,
+) -> bool:
+    """Whether the flag is on for this user; ``default`` on any problem (never raises)."""
+    try:
+        if type(attributes) is not dict and attributes is not None:
+            attributes = as_context(attributes)
+        return self._fn(user_id, attributes)
+    except Exception:
+        return default
+
+
+def _fixed_variant(
+    self: FlagHandle, user_id: Any = None, attributes: Mapping[str, Any] | None = None
+) -> str | None:
+    """The chosen variant's name; None for basic flags, a missing key and on any problem."""
+    return self._name
+
+
+def _selected_variant(
+    self: FlagHandle, user_id: Any = None, attributes: Mapping[str, Any] | None = None
+) -> str | None:
+    """The chosen variant's name; None for basic flags, a missing key and on any problem."""
+    try:
+        if type(attributes) is not dict and attributes is not None:
+            attributes = as_context(attributes)
+        return self._select(user_id, attributes).name
+    except Exception:
+        return None
+
+
+class _ConstantFixed(FlagHandle):
     __slots__ = ()
-
-    def enabled(
-        self,
-        user_id: Any = None,
-        attributes: Mapping[str, Any] | None = None,
-        default: bool = False,
-    ) -> bool:
-        return self._value
+    enabled = _constant_enabled
+    variant = _fixed_variant
 
 
-class _Rule(FlagHandle):
-    """``enabled`` calls the flag's compiled predicate."""
-
+class _ConstantSelected(FlagHandle):
     __slots__ = ()
-
-    def enabled(
-        self,
-        user_id: Any = None,
-        attributes: Mapping[str, Any] | None = None,
-        default: bool = False,
-    ) -> bool:
-        try:
-            if type(attributes) is not dict and attributes is not None:
-                attributes = as_context(attributes)
-            return self._fn(user_id, attributes)
-        except Exception:
-            return default
+    enabled = _constant_enabled
+    variant = _selected_variant
 
 
-class _Fixed(FlagHandle):
-    """``variant`` is the same name (or None) for every context."""
-
+class _RuleFixed(FlagHandle):
     __slots__ = ()
-
-    def variant(
-        self, user_id: Any = None, attributes: Mapping[str, Any] | None = None
-    ) -> str | None:
-        return self._name
+    enabled = _rule_enabled
+    variant = _fixed_variant
 
 
-class _Selected(FlagHandle):
-    """``variant`` calls the flag's compiled select."""
-
+class _RuleSelected(FlagHandle):
     __slots__ = ()
-
-    def variant(
-        self, user_id: Any = None, attributes: Mapping[str, Any] | None = None
-    ) -> str | None:
-        try:
-            if type(attributes) is not dict and attributes is not None:
-                attributes = as_context(attributes)
-            return self._select(user_id, attributes).name
-        except Exception:
-            return None
-
-
-class _ConstantFixed(_Constant, _Fixed):
-    __slots__ = ()
-
-
-class _ConstantSelected(_Constant, _Selected):
-    __slots__ = ()
-
-
-class _RuleFixed(_Rule, _Fixed):
-    __slots__ = ()
-
-
-class _RuleSelected(_Rule, _Selected):
-    __slots__ = ()
+    enabled = _rule_enabled
+    variant = _selected_variant
 
 
 # (enabled is constant, variant is fixed) -> the class
