@@ -92,8 +92,10 @@ class FlagHandle:
         evaluation racing a swap reads a slot of the type its method expects, holding the
         answer of a version served at some moment during the call (the old one, or the new
         one if it already sees the new class or the shape is unchanged): never a bool
-        called as a predicate, never an unset slot. A hooked handle keeps its class (it
-        evaluates through its owner); ``_plain`` is the class it returns to unhooked.
+        called as a predicate, never an unset slot. The price: a handle keeps the last
+        predicate and select it held until a new one replaces it (one of each at most). A
+        hooked handle keeps its class (it evaluates through its owner); ``_plain`` is the
+        class it returns to unhooked.
         """
         key = self._key
         on = snapshot.enabled_fns.get(key)
