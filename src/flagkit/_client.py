@@ -712,8 +712,8 @@ class Flags(_Evaluating):
         run the client's hooked methods (or the plain fast path again). Called by ``_hooks``."""
         with self._write_lock:
             self._handle_class = HookedFlagHandle if hooked else FlagHandle
-            for handle in self._live_handles():
-                handle.__class__ = self._handle_class
+            for handle in self._live_handles():  # unhooked: back to the class of its shape
+                handle.__class__ = HookedFlagHandle if hooked else handle._plain
 
     def view(self) -> FlagsView:
         """Pin the current snapshot: every read through the view sees this one version."""
