@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from flagkit import DocumentError, Limits
 from flagkit._document import appconfig, fast
 from flagkit._document.spec import FlagSpec, VariantSpec
-from flagkit._rules.closures import Patterns
+from flagkit._rules.patterns import Patterns
 from test_fuzz import DATA_VIEW, STORED, valid_documents
 
 TESTS = Path(__file__).resolve().parent

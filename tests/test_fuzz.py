@@ -36,7 +36,7 @@ from flagkit import DocumentError, ErrorCode, FlagkitError, Flags, RuleError, St
 from flagkit._document.appconfig import load_document, parse_json
 from flagkit._document.ion import load_ion
 from flagkit._rules.bucketing import hash_threshold, seed_of
-from flagkit._rules.closures import all_of, compile_pattern, text_value
+from flagkit._rules.closures import all_of, text_value
 from flagkit._rules.compile import OverBudget, compile_rule
 from flagkit._rules.fast import compile_fast
 from flagkit._rules.fused import (
@@ -48,6 +48,7 @@ from flagkit._rules.fused import (
     split_leaf,
 )
 from flagkit._rules.parse import parse
+from flagkit._rules.patterns import compile_pattern
 from flagkit._snapshot import snapshot_from_bytes
 
 simpleion = pytest.importorskip("amazon.ion.simpleion")

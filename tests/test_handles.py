@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 import flagkit
 from flagkit import ErrorCode, Fetched, FlagHandle, Flags, Reason, StaticSource, _misses
+from flagkit._context import as_context
 from flagkit._handle import HookedFlagHandle
 from flagkit._hooks import EvaluationCounters
-from flagkit._snapshot import as_context
 from flagkit.testing import LocalAppConfigAgent, override
 from test_agent_source import QA, UI_REFRESH
 from test_fork import fork_while_held
@@ -467,7 +467,8 @@ def test_hooks_see_handle_evaluations_as_client_ones() -> None:
     assert counters.by_flag() == {"pricing": 8, "abc": 4}
     flags.remove_hook(hook)
     flags.remove_hook(counters)
-    assert type(early) is FlagHandle and type(late) is FlagHandle
+    assert type(early) is not HookedFlagHandle and type(late) is not HookedFlagHandle
+    assert isinstance(early, FlagHandle) and isinstance(late, FlagHandle)
     seen.clear()
     early.enabled("u1", attrs)
     assert seen == [] and counters.by_flag() == {"pricing": 8, "abc": 4}
@@ -528,3 +529,161 @@ def test_handles_of_flags_the_agent_evaluates_per_call() -> None:
                 assert name == flags.variant("ui_refresh", user_id, attributes)
             assert handle.variant("u1", QA) == "QA" and handle.variant("beta-2") == "Beta Testers"
         source.close()
+
+
+# -- the handle's class follows its key's shape -------------------------------------------------
+
+WEB = '(eq $team "web")'
+SHAPES: dict[str, list[tuple[str, bool, str | None]] | dict[str, Any] | None] = {
+    "missing": None,
+    "constant, fixed name": [("web", True, None)],
+    "constant, selected name": [("web", True, WEB), ("rest", True, None)],
+    "rule, selected name": [("web", True, WEB), ("rest", False, None)],
+    "ramp (rule), no name": {
+        "enabled": True,
+        "flagkit-ramp": "Linear10PercentEvery1Minute",
+        "flagkit-ramp-start": START,
+    },
+}
+
+
+def shaped(shape: str, name: str = "web") -> dict[str, Any]:
+    """A document whose flag 'checkout' has ``shape``, its 'web' variant called ``name`` (and a
+    flag 'other' that never changes)."""
+    doc = stored([{"name": "on", "enabled": True}])
+    doc["flags"]["other"] = {"name": "other"}
+    doc["values"]["other"] = {"enabled": True}
+    value = SHAPES[shape]
+    if value is None:
+        del doc["flags"]["checkout"], doc["values"]["checkout"]
+    else:
+        doc["values"]["checkout"] = (
+            value
+            if isinstance(value, dict)
+            else variants(*((name if n == "web" else n, on, r) for n, on, r in value))
+        )
+    return doc
+
+
+SHAPE_USERS = [*USERS[:150], *USERS[-32:]]
+
+
+def assert_handle_is_client(flags: Flags, handle: FlagHandle) -> None:
+    for user_id, attributes in SHAPE_USERS:
+        for default in (False, True):
+            assert handle.enabled(user_id, attributes, default) is flags.enabled(
+                "checkout", user_id, attributes, default
+            ), (user_id, attributes, default)
+        assert handle.variant(user_id, attributes) == flags.variant("checkout", user_id, attributes)
+
+
+def test_handles_answer_as_the_client_does_through_every_change_of_shape() -> None:
+    """Every ordered pair of shapes (missing, constant or rule ``enabled`` x fixed or selected
+    ``variant``), each swap done from the first to the second: the handle answers as the
+    client, defaults and odd attributes included, and each shape has a class of its own."""
+    clock = Clock(T0 + 4 * MIN)  # mid-ramp: the ramp's predicate answers both ways
+    source = Switchable(shaped("missing"))
+    flags = Flags(source, start=False, wall=clock)
+    handle = flags.flag("checkout")
+    classes: dict[str, type[FlagHandle]] = {}
+    for first in SHAPES:
+        for second in SHAPES:
+            for shape in (first, second):
+                source.doc = shaped(shape)
+                assert flags.refresh() or first == second
+                assert_handle_is_client(flags, handle)
+                assert classes.setdefault(shape, type(handle)) is type(handle)
+    assert len(set(classes.values())) == len(SHAPES)
+
+
+def test_hooked_handles_stay_hooked_through_every_shape() -> None:
+    """With a hook installed, a swap to any shape leaves the handle hooked (the hook sees every
+    evaluation); removing the hook gives the class of the current shape, and swaps go on
+    switching it."""
+    clock = Clock(T0 + 4 * MIN)
+    source = Switchable(shaped("rule, selected name"))
+    flags = Flags(source, start=False, wall=clock)
+    assert flags.refresh()
+    handle = flags.flag("checkout")
+    counters = EvaluationCounters()
+    flags.add_hook(counters)
+    seen = 0
+    for shape in [*SHAPES, "rule, selected name"]:
+        source.doc = shaped(shape)
+        flags.refresh()
+        assert type(handle) is HookedFlagHandle, shape
+        handle.enabled("u1", {"team": "web"})
+        handle.variant("u1", {"team": "web"})
+        seen += 2
+        assert sum(counters.by_flag().values()) == seen
+    flags.remove_hook(counters)
+    for shape in ("rule, selected name", "constant, fixed name", "missing", "ramp (rule), no name"):
+        source.doc = shaped(shape)
+        flags.refresh()
+        assert type(handle) is not HookedFlagHandle
+        assert_handle_is_client(flags, handle)
+    assert sum(counters.by_flag().values()) == seen  # the hook is gone
+
+
+@pytest.mark.parametrize("swap", ["refresh", "re-point only"])
+def test_an_evaluation_racing_a_change_of_shape_answers_from_one_version(swap: str) -> None:
+    """One thread evaluates while another swaps the flag between constant and rule ``enabled``
+    and between fixed and selected ``variant``, switching threads as often as possible. Version
+    n names its variant f"v{n}": every answer comes from a version served during the call. A
+    method reading another shape's slot (a bool called as a predicate) would answer the
+    default or None; a class switched before its slot is written, an older version's name.
+    "re-point only" swaps prebuilt snapshots as ``_apply_guard`` does, so that nearly all of
+    the swapping thread's time is spent re-pointing: the window a race needs."""
+    import sys
+
+    shapes = ["constant, fixed name", "rule, selected name", "constant, selected name"]
+    source = Switchable(shaped(shapes[0], "v0"))
+    flags = Flags(source, start=False)
+    snapshots = []
+    for n in range(600):
+        source.doc = shaped(shapes[n % 3], f"v{n}")
+        assert flags.refresh()
+        snapshots.append(flags._snapshot)
+    source.doc = shaped(shapes[0], "v0")
+    assert flags.refresh()
+    handle = flags.flag("checkout")
+    team = {"team": "web"}
+    served = [0]  # the version the swapping thread last finished swapping in
+    stop = threading.Event()
+    seen: list[tuple[int, Any, Any, int]] = []
+
+    def evaluate() -> None:  # a short loop: each thread switch lands in or near an evaluation
+        record = seen.append
+        while not stop.is_set():
+            before = served[0]
+            on = handle.enabled("u1", team, None)  # type: ignore[arg-type]  # no version's answer
+            name = handle.variant("u1", team)
+            record((before, on, name, served[0] + 1))  # version served[0] + 1 may answer already
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    thread = threading.Thread(target=evaluate)
+    thread.start()
+    try:
+        for k in range(1, 600 if swap == "refresh" else 20 * 600):
+            n = k % 600  # version k is the n-th snapshot, named f"v{n}"
+            if swap == "refresh":
+                source.doc = shaped(shapes[n % 3], f"v{n}")
+                assert flags.refresh()
+            else:
+                with flags._write_lock:
+                    flags._snapshot = snapshots[n]
+                    for live in flags._live_handles():
+                        live._point(snapshots[n])
+            served[0] = k
+    finally:
+        stop.set()
+        thread.join(10)
+        sys.setswitchinterval(interval)
+    assert seen
+    wrong = [
+        (before, on, name, after)
+        for before, on, name, after in seen
+        if on is not True or name not in {f"v{k % 600}" for k in range(before, after + 1)}
+    ]
+    assert wrong == []

@@ -7,6 +7,7 @@ them from may not, without a deliberate edit here and a CHANGELOG entry.
 from __future__ import annotations
 
 import importlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -95,7 +96,8 @@ def test_every_public_name_imports_from_its_public_module(module: str) -> None:
 
 
 def test_import_flagkit_loads_no_heavy_or_rollout_module() -> None:
-    """Bare `import flagkit` loads neither boto3, pydantic, re2 nor the ramp/guard/watch modules."""
+    """Bare `import flagkit` loads neither boto3, pydantic, re2, the ramp/guard/watch modules,
+    nor the snapshot stage (loaded with the first client), and every public name still resolves."""
     heavy = [
         "boto3",
         "botocore",
@@ -112,8 +114,17 @@ def test_import_flagkit_loads_no_heavy_or_rollout_module() -> None:
         "flagkit._rules.compile",
         "flagkit._backup",
         "mmh3",
+        # the snapshot stage, the poller and the sources load with the first Flags()
+        "flagkit._snapshot",
+        "flagkit._poller",
+        "flagkit._sources.base",
+        "flagkit._document.limits",
     ]
-    code = f"import sys, flagkit\nprint([m for m in {heavy!r} if m in sys.modules])"
+    code = (
+        "import sys, flagkit\n"
+        f"print([m for m in {heavy!r} if m in sys.modules])\n"
+        "assert all(getattr(flagkit, name) is not None for name in flagkit.__all__)"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -143,6 +154,24 @@ def test_a_valid_json_document_loads_without_pydantic(path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.splitlines()
     assert out == ["[]", "enabled True"]
+
+
+def test_a_data_view_loads_no_rule_closures(tmp_path: Path) -> None:
+    """The data view GetLatestConfiguration serves has no rules: a client serving one loads
+    neither the rule closures nor mmh3 (only the pattern budget, ``_rules.patterns``)."""
+    path = tmp_path / "view.json"
+    path.write_text(json.dumps({"dark-mode": {"enabled": True}, "beta": {"enabled": False}}))
+    rules = ["flagkit._rules.closures", "flagkit._rules.parse", "flagkit._rules.compile", "mmh3"]
+    code = (
+        "import sys, flagkit\n"
+        f"flags = flagkit.Flags(flagkit.FileSource({str(path)!r}))\n"
+        "assert flags.enabled('dark-mode', 'u1') and not flags.enabled('beta', 'u1')\n"
+        f"print([m for m in {rules!r} if m in sys.modules])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "[]"
 
 
 def _public_callables() -> list[tuple[str, object]]:

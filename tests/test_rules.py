@@ -896,7 +896,7 @@ def test_compiling_stops_at_the_operator_that_passes_the_budget() -> None:
 
 def test_a_pattern_used_twice_in_a_load_is_compiled_once_and_counted_once() -> None:
     """Patterns memoises per load: one program, one share of the total, each use still costs."""
-    from flagkit._rules.closures import PATTERN_FLOOR, Patterns
+    from flagkit._rules.patterns import PATTERN_FLOOR, Patterns
 
     patterns = Patterns(max_size=10_000, max_total=10 * PATTERN_FLOOR)
     text = '(and (matches in::$a pattern::"^ab$") (matches in::$b pattern::"^ab$"))'

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._client import Flags, FlagsView
-from ._document.limits import Limits
 from ._exceptions import (
     DocumentError,
     FlagkitError,
@@ -25,19 +24,36 @@ from ._exceptions import (
     SourceError,
 )
 from ._handle import FlagHandle
-from ._poller import Polling, Status
-from ._sources.base import Fetched, FileSource, Source, StaticSource
 from ._types import ErrorCode, EvaluationDetails, Reason
 
 if TYPE_CHECKING:
+    from ._document.limits import Limits
     from ._hooks import EvaluationCounters, Exposure, Exposures, otel_attributes
+    from ._poller import Polling, Status
     from ._rollout.guard import AlarmGuard, AlarmState, CloudWatchAlarms, GuardStatus, RolloutEvent
     from ._sources.agent import AgentSource
     from ._sources.appconfig import AppConfigSource
+    from ._sources.base import Fetched, FileSource, Source, StaticSource
 
-# Loaded on first use (by the clients that use them), not by `import flagkit`.
-_GUARD_NAMES = ("AlarmGuard", "AlarmState", "CloudWatchAlarms", "GuardStatus", "RolloutEvent")
-_HOOK_NAMES = ("EvaluationCounters", "Exposure", "Exposures", "otel_attributes")
+# Loaded on first use, not by `import flagkit` (docs/performance.md, cold start): the AWS
+# sources (so that boto3 loads only where AppConfig is used), the alarm guard and the hooks,
+# and the snapshot stage's names, which the first Flags() loads anyway.
+_LAZY = {
+    "AppConfigSource": "_sources.appconfig",
+    "AgentSource": "_sources.agent",
+    "Fetched": "_sources.base",
+    "FileSource": "_sources.base",
+    "Source": "_sources.base",
+    "StaticSource": "_sources.base",
+    "Limits": "_document.limits",
+    "Polling": "_poller",
+    "Status": "_poller",
+    **dict.fromkeys(
+        ("AlarmGuard", "AlarmState", "CloudWatchAlarms", "GuardStatus", "RolloutEvent"),
+        "_rollout.guard",
+    ),
+    **dict.fromkeys(("EvaluationCounters", "Exposure", "Exposures", "otel_attributes"), "_hooks"),
+}
 
 __all__ = [
     "AgentSource",
@@ -109,25 +125,14 @@ def validate(
 
 
 def __getattr__(name: str) -> Any:
-    # AWS sources are imported on first use so that `import flagkit` never imports boto3; the
-    # alarm guard's and the hooks' names likewise.
-    if name == "AppConfigSource":
-        from ._sources.appconfig import AppConfigSource
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flagkit' has no attribute {name!r}")
+    from importlib import import_module
 
-        return AppConfigSource
-    if name == "AgentSource":
-        from ._sources.agent import AgentSource
-
-        return AgentSource
-    if name in _GUARD_NAMES:
-        from ._rollout import guard as _guard
-
-        return getattr(_guard, name)
-    if name in _HOOK_NAMES:
-        from . import _hooks
-
-        return getattr(_hooks, name)
-    raise AttributeError(f"module 'flagkit' has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # the next lookup is a plain module attribute
+    return value
 
 
 def __dir__() -> list[str]:

@@ -20,17 +20,20 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import _misses
+from ._context import as_context
 from ._fork import after_fork_in_child
 from ._handle import FlagHandle, HookedFlagHandle
-from ._poller import Poller, Polling, Status
-from ._snapshot import EMPTY, FlagGuard, Snapshot, as_context, overlay
-from ._sources.base import Source
 from ._types import ErrorCode, EvaluationDetails, Reason
 
 if TYPE_CHECKING:
+    # The snapshot stage, the poller and the sources load with the first client (Flags()),
+    # not at ``import flagkit``: an application pays for them when it makes one.
     from ._explain import Explanation
+    from ._poller import Polling, Status
     from ._rollout.guard import AlarmGuard, RolloutEvent
     from ._rollout.watch import RolloutWatcher
+    from ._snapshot import FlagGuard, Snapshot
+    from ._sources.base import Source
 
 __all__ = ["Flags", "FlagsView"]
 
@@ -39,7 +42,7 @@ T = TypeVar("T")
 H = TypeVar("H", bound=Callable[..., None])  # an evaluation hook (see _hooks)
 Listener = Callable[[str | None, str | None], None]
 RolloutListener = Callable[["RolloutEvent"], None]
-StatusListener = Callable[[Status], None]
+StatusListener = Callable[["Status"], None]
 
 _NOT_READY = "no flags document has been loaded yet"
 
@@ -441,6 +444,9 @@ class Flags(_Evaluating):
     ) -> None:
         if not callable(getattr(source, "fetch", None)):
             raise TypeError(_not_a_source(source))
+        from ._poller import Poller
+        from ._snapshot import EMPTY
+
         self._snapshot = EMPTY
         self._base = EMPTY  # the document's snapshot, before the guard's decisions
         self._guard = guard
@@ -514,6 +520,8 @@ class Flags(_Evaluating):
         if not force and guards == self._guards:
             return None, events
         self._guards = guards
+        from ._snapshot import overlay
+
         old, new = self._snapshot, overlay(self._base, guards)
         self._snapshot = new
         for handle in self._live_handles():  # in the same step: flag() waits for the lock
@@ -704,8 +712,8 @@ class Flags(_Evaluating):
         run the client's hooked methods (or the plain fast path again). Called by ``_hooks``."""
         with self._write_lock:
             self._handle_class = HookedFlagHandle if hooked else FlagHandle
-            for handle in self._live_handles():
-                handle.__class__ = self._handle_class
+            for handle in self._live_handles():  # unhooked: back to the class of its shape
+                handle.__class__ = HookedFlagHandle if hooked else handle._plain
 
     def view(self) -> FlagsView:
         """Pin the current snapshot: every read through the view sees this one version."""

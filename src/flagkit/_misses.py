@@ -15,7 +15,7 @@ from typing import Any
 
 from ._fork import after_fork_in_child
 
-__all__ = ["LIMIT", "logged_flags", "reset", "unknown_flag", "warn"]
+__all__ = ["LIMIT", "reset", "unknown_flag", "warn"]
 
 log = logging.getLogger("flagkit")
 
@@ -23,9 +23,6 @@ LIMIT = 1000  # distinct (kind, flag) pairs logged per process
 _NAME_CHARS = 200  # a flag name longer than this is kept and logged truncated
 
 _seen: set[tuple[str, str]] = set()
-# the flag names (as given) already handled by unknown_flag: the client checks this set before
-# calling in, so a missing flag evaluated in a loop costs one set lookup, not a function call
-logged_flags: set[Any] = set()
 _capped = False
 _lock = threading.Lock()
 
@@ -63,8 +60,6 @@ def unknown_flag(snapshot: Any, flag: Any) -> None:
     """A flag the served document lacks (nothing is logged before the first document)."""
     if snapshot.ready:
         warn(flag, "flag", f"no flag {str(flag)[:_NAME_CHARS]!r} in version {snapshot.version!r}")
-        if len(logged_flags) < LIMIT:
-            logged_flags.add(flag)
 
 
 def reset() -> None:
@@ -72,5 +67,4 @@ def reset() -> None:
     global _capped  # noqa: PLW0603
     with _lock:
         _seen.clear()
-        logged_flags.clear()
         _capped = False

@@ -41,8 +41,8 @@ if TYPE_CHECKING:  # loaded when a document is built, not at ``import flagkit``
     from ._document.settings import Rollout
     from ._document.spec import FlagSpec, VariantSpec
     from ._rollout.ramp import Ramp
-    from ._rules.closures import Patterns
     from ._rules.compile import CompiledRule
+    from ._rules.patterns import Patterns
 
 __all__ = [
     "EMPTY",
@@ -50,7 +50,6 @@ __all__ = [
     "FlagGuard",
     "Outcome",
     "Snapshot",
-    "as_context",
     "build_snapshot",
     "overlay",
     "patterns_for",
@@ -60,19 +59,6 @@ Predicate = Callable[[Any, "dict[str, Any] | None"], bool]
 Selector = Callable[[Any, "dict[str, Any] | None"], "Outcome"]
 RuleCompiler = Callable[..., "CompiledRule"]
 T = TypeVar("T")
-
-
-def as_context(attributes: Any) -> dict[str, Any] | None:
-    """The attributes as the compiled closures expect them: None or a plain dict.
-
-    Raises TypeError for something that is not a mapping (evaluation turns it into the
-    caller's default, and ``details()`` into INVALID_CONTEXT).
-    """
-    if attributes is None or type(attributes) is dict:
-        return attributes
-    if isinstance(attributes, Mapping):
-        return dict(attributes)
-    raise TypeError(f"attributes must be a mapping, not {type(attributes).__name__}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,7 +282,7 @@ class _gc_paused:  # noqa: N801 - used as a function, in a with statement
 
 def patterns_for(limits: Limits) -> Patterns:
     """A pattern compiler for one load, held to ``limits``' pattern size limits."""
-    from ._rules.closures import Patterns
+    from ._rules.patterns import Patterns
 
     return Patterns(max_size=limits.max_pattern_size, max_total=limits.max_pattern_total)
 

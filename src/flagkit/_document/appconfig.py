@@ -38,8 +38,8 @@ from pydantic import (
 )
 
 from flagkit._exceptions import DocumentError
-from flagkit._rules.closures import PatternError, Patterns, PatternTooLarge
 from flagkit._rules.parse import MAX_RULE_CHARS
+from flagkit._rules.patterns import PatternError, Patterns, PatternTooLarge
 
 from .checks import (
     KEY_PATTERN,

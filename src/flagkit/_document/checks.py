@@ -23,7 +23,7 @@ from .spec import FlagSpec, VariantSpec, variant_spec
 from .strict_json import excerpt
 
 if TYPE_CHECKING:
-    from flagkit._rules.closures import Patterns
+    from flagkit._rules.patterns import Patterns
 
 __all__ = [
     "KEY_PATTERN",

@@ -35,7 +35,7 @@ from .limits import Limits
 from .spec import FlagSpec, VariantSpec
 
 if TYPE_CHECKING:
-    from flagkit._rules.closures import Patterns
+    from flagkit._rules.patterns import Patterns
 
 __all__ = ["accept_document", "accept_state", "check_state", "load_json"]
 
@@ -63,7 +63,7 @@ def accept_document(
     try:
         if isinstance(data.get("version"), str):  # checks.detect_format
             if patterns is None:
-                from flagkit._rules.closures import Patterns
+                from flagkit._rules.patterns import Patterns
 
                 patterns = Patterns(
                     max_size=limits.max_pattern_size, max_total=limits.max_pattern_total
@@ -297,7 +297,7 @@ def _stored(data: dict[str, Any], limits: Limits, patterns: Patterns) -> tuple[F
 def _compile(pattern: str, patterns: Patterns) -> None:
     """Compile a constraint pattern as the models do, or doubt leaving ``patterns`` as the
     models would find it (a pattern over the document's total is counted, not kept)."""
-    from flagkit._rules.closures import PatternError
+    from flagkit._rules.patterns import PatternError
 
     before = patterns.total
     try:

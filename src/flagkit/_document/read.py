@@ -31,7 +31,7 @@ from .limits import MAX_DOCUMENT_BYTES
 from .spec import FlagSpec
 
 if TYPE_CHECKING:
-    from flagkit._rules.closures import Patterns
+    from flagkit._rules.patterns import Patterns
 
     from .limits import Limits
 

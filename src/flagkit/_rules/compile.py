@@ -42,9 +42,6 @@ from .bucketing import hash_threshold, pct_problem, seed_of
 from .closures import (
     FLIPPED,
     Attributes,
-    PatternError,
-    Patterns,
-    PatternTooLarge,
     Predicate,
     any_of,
     collection_has,
@@ -82,6 +79,7 @@ from .parse import (
     parse,
     tree_text,
 )
+from .patterns import PatternError, Patterns, PatternTooLarge
 
 __all__ = [
     "MATCH_STEPS",
