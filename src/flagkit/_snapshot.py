@@ -230,7 +230,6 @@ def build_snapshot(
     compiled constraint patterns with it, so that every pattern counts towards one total.
     """
     from ._document.settings import split_rollout
-    from ._rules.compile import compile_rule  # once per build, not once per rule
 
     limits = limits or _DEFAULT_LIMITS
     check_flag_count(len(specs), limits)
@@ -240,8 +239,13 @@ def build_snapshot(
     # cyclic collector, triggered by the allocations, would only walk them again and again
     # (about 30 ms of 1,000 flags). Paused, and resumed only if it was running, so a caller's
     # own gc.disable() is left alone (one made during a build is undone when it ends).
+    # The rule compiler, imported once per build rather than once per rule, and only by a
+    # document with variant rules: a data view never loads the rule stack (or mmh3).
+    compile_rule: RuleCompiler | None = None
     with _gc_paused():
         for spec in specs:
+            if compile_rule is None and len(spec.variants) > 1:
+                from ._rules.compile import compile_rule
             plain, rollout = split_rollout(spec, user_key=user_key)
             flags[spec.key] = _compile_flag(
                 plain,
