@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from flagkit._exceptions import DocumentError
 
-from .spec import FlagSpec, VariantSpec
+from .spec import FlagSpec, VariantSpec, variant_spec
 from .strict_json import excerpt
 
 if TYPE_CHECKING:
@@ -134,6 +134,7 @@ def stored_flag(
     seen: set[str] = set()
     out = []
     last = len(variants) - 1
+    plain = _plain(attrs)
     for i, variant in enumerate(variants):
         rule = variant.rule or None  # "" passes AWS's schema; it is read as no rule
         if variant.name in seen:
@@ -162,9 +163,38 @@ def stored_flag(
                 found=excerpt(variant.rule) if variant.rule == "" else "none",
             )
         values = variant.attributeValues
-        _check_values(key, i, attrs, values, patterns, required if variant.enabled else ())
-        out.append(VariantSpec(variant.name, variant.enabled, rule, freeze(values)))
+        for name, val in values.items():  # the common values at once; the rest are checked
+            kind = plain.get(name, _CHECK)
+            if kind is not None and type(val) is not kind:
+                _check_values(key, i, attrs, values, patterns, required if variant.enabled else ())
+                break
+        else:
+            if variant.enabled and required:
+                _check_values(key, i, attrs, {}, patterns, [n for n in required if n not in values])
+        out.append(variant_spec(variant.name, variant.enabled, rule, freeze(values)))
     return FlagSpec(key, tuple(out), names, multi_variant=True)
+
+
+_CHECK = object()  # a name whose value _check_values checks (undefined, or constrained)
+
+
+def _plain(attrs: Mapping[str, Any]) -> dict[str, type | None]:
+    """Attribute -> the type whose values break none of its constraints (None: any value).
+
+    For the attributes whose constraints only name a type (no pattern, enum or bounds); a
+    value of exactly that type needs no further check (``_violates`` would find nothing).
+    """
+    plain: dict[str, type | None] = {}
+    for name, c in attrs.items():
+        if c is None:
+            plain[name] = None
+        elif c.type == "string" and c.pattern is None and c.enum is None:
+            plain[name] = str
+        elif c.type == "number" and c.minimum is None and c.maximum is None:
+            plain[name] = int  # a float may be NaN or infinite: checked
+        elif c.type == "boolean":
+            plain[name] = bool
+    return plain
 
 
 def _check_values(
@@ -251,4 +281,8 @@ def _violates(c: Any, v: Any, patterns: Patterns) -> str | None:
 
 def freeze(values: Mapping[str, Any]) -> Mapping[str, Any]:
     """Attribute values as the hot path hands them out: arrays become tuples (immutable)."""
-    return MappingProxyType({k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+    frozen = dict(values)  # a copy in C, then arrays replaced (a value set keeps the size)
+    for k, v in frozen.items():
+        if isinstance(v, list):
+            frozen[k] = tuple(v)
+    return MappingProxyType(frozen)

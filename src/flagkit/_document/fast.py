@@ -23,6 +23,7 @@ for a stored document (its rule limit and patterns); ``appconfig`` (pydantic) on
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -262,6 +263,12 @@ class _Variant(NamedTuple):
     attributeValues: dict[str, Any]  # noqa: N815 - AWS's field name
 
 
+# _Variant(...) and _Constraint(...) from a tuple of every field, without the named tuple's
+# Python-level __new__ (once per variant and per attribute definition)
+_new_variant = functools.partial(tuple.__new__, _Variant)
+_new_constraint = functools.partial(tuple.__new__, _Constraint)
+
+
 def _stored(data: dict[str, Any], limits: Limits, patterns: Patterns) -> tuple[FlagSpec, ...]:
     from flagkit._rules.parse import MAX_RULE_CHARS
 
@@ -338,9 +345,8 @@ def _constraint(raw: Any, *, element: bool = False) -> _Constraint:
     kind = raw.get("type") if type(raw) is dict else None
     if kind == "number":
         c = _fields(raw, _NUMBER)
-        return _Constraint(
-            "number", _bool(c, "required"), _whole(c, "minimum"), _whole(c, "maximum")
-        )
+        minimum, maximum = _whole(c, "minimum"), _whole(c, "maximum")
+        return _new_constraint(("number", _bool(c, "required"), minimum, maximum, None, None, None))
     if kind == "string":
         c = _fields(raw, _STRING)
         pattern = _text(c["pattern"], 1024) if "pattern" in c else None
@@ -352,13 +358,14 @@ def _constraint(raw: Any, *, element: bool = False) -> _Constraint:
                 _text(item, MAX_STRING) if type(item) is str else _whole({"v": item}, "v")
                 for item in c["enum"]
             ]
-        return _Constraint("string", _bool(c, "required"), pattern=pattern, enum=enum)
+        return _new_constraint(("string", _bool(c, "required"), None, None, pattern, enum, None))
     if kind == "array" and not element:
         c = _fields(raw, _ARRAY)
         elements = _constraint(c["elements"], element=True) if "elements" in c else None
-        return _Constraint("array", _bool(c, "required"), elements=elements)
+        return _new_constraint(("array", _bool(c, "required"), None, None, None, None, elements))
     if kind == "boolean" and not element:
-        return _Constraint("boolean", _bool(_fields(raw, _BOOLEAN), "required"))
+        required = _bool(_fields(raw, _BOOLEAN), "required")
+        return _new_constraint(("boolean", required, None, None, None, None, None))
     raise _Doubt
 
 
@@ -419,4 +426,4 @@ def _variant(raw: Any, keys: set[str], max_rule: int) -> _Variant:
         if type(rule) is not str or len(rule) > max_rule or not rule.isascii():
             _text(rule, max_rule)
     values = _values(variant.get("attributeValues", {}), keys)
-    return _Variant(name, enabled, rule, values)
+    return _new_variant((name, enabled, rule, values))

@@ -97,6 +97,15 @@ def split_rollout(spec: FlagSpec, *, user_key: str) -> tuple[FlagSpec, Rollout |
     Raises DocumentError naming the flag and the attribute when one is unknown, misplaced or
     malformed.
     """
+    # Most flags carry no setting: a name that starts with the prefix contains it, so a flag
+    # none of whose names (attributes, then every variant's value keys) contains it is
+    # returned as it is, after one substring search instead of a test per key (a name that
+    # merely contains the prefix takes the full path).
+    every = [*spec.attributes]
+    for variant in spec.variants:
+        every += variant.values
+    if PREFIX not in " ".join(every):
+        return spec, None
     last = len(spec.variants) - 1
     found: dict[str, Any] = {}
     where = ""

@@ -32,14 +32,14 @@ from .bucketing import hash_threshold, pct_problem, seed_of
 from .closures import Predicate, any_of, contains_value, exists, none_of, text_value
 from .fused import (
     SCAN_STEPS,
-    Built,
+    Check,
     Leaf,
-    check,
-    compare_check,
+    compare_leaf,
     conjunction,
-    member_check,
+    member_leaf,
     single,
-    split_leaf,
+    split_only,
+    tree,
 )
 from .parse import MAX_DEPTH, MAX_RULE_CHARS, Scalar
 
@@ -116,8 +116,10 @@ class _Build:
         self.last_split: tuple[str, bool, int, int] | None = None
 
     def rule(self, text: str, budget: int | None) -> FastRule:
-        # the open and/or/not calls: (operator, operand closures, their leaves)
-        stack: list[tuple[str, list[Predicate], list[Leaf]]] = []
+        # The open and/or/not calls: (operator, operands' leaves). Only leaves are built; a
+        # leaf's tree closure (fused.tree) only where an operator keeps the tree, so an ``and``
+        # that is fused never makes the closures of its operands.
+        stack: list[tuple[str, list[Leaf]]] = []
         pos = 0
         step = _STEP.match
         while True:
@@ -130,47 +132,47 @@ class _Build:
                 if len(stack) >= MAX_DEPTH:
                     raise _NotFast
                 self.cost += 1
-                stack.append((m["lop"], [], []))
+                stack.append((m["lop"], []))
                 continue
             if kind == "close":
                 if not stack:
                     raise _NotFast
-                pred = _logic(*stack.pop())
-                leaf: Leaf = pred
+                leaf: Leaf = _logic(*stack.pop())
             else:
                 if len(stack) >= MAX_DEPTH:
                     raise _NotFast
                 self.cost += 1
-                pred, leaf = self.call(kind, m)
+                leaf = self.call(kind, m)
             if not stack:
                 break
-            stack[-1][1].append(pred)
-            stack[-1][2].append(leaf)
-        if _END.match(text, pos) is None or (budget is not None and self.cost > budget):
+            stack[-1][1].append(leaf)
+        if (pos != len(text) and _END.match(text, pos) is None) or (
+            budget is not None and self.cost > budget
+        ):
             raise _NotFast
         bare = self.last_split if kind in ("split", "splitn") else None
-        return single(pred, leaf), self.has_split, frozenset(self.keys), bare, self.cost
+        return single(None, leaf), self.has_split, frozenset(self.keys), bare, self.cost
 
     def ref(self, key: str) -> tuple[str, bool]:
         self.keys.add(key)
         return key, key == self.user_key
 
-    def call(self, kind: str | None, m: re.Match[str]) -> Built:
+    def call(self, kind: str | None, m: re.Match[str]) -> Leaf:
         if kind == "cmp":
             op, value = m["op"], _literal(m["lit"])
             if op in _TEXT_METHODS:
                 if type(value) is not str:
                     raise _NotFast
-                return check(*self.ref(m["ck"]), text_value(_TEXT_METHODS[op], value))
+                return Check(*self.ref(m["ck"]), text_value(_TEXT_METHODS[op], value))
             if op == "contains":
                 self.cost += SCAN_STEPS
-                return check(*self.ref(m["ck"]), contains_value(value))
-            return compare_check(op, *self.ref(m["ck"]), value)
+                return Check(*self.ref(m["ck"]), contains_value(value))
+            return compare_leaf(op, *self.ref(m["ck"]), value)
         if kind == "strs":
-            return member_check(*self.ref(m["sk"]), tuple(_QUOTED.findall(m["sl"])))
+            return member_leaf(*self.ref(m["sk"]), tuple(_QUOTED.findall(m["sl"])))
         if kind == "in":
             items = tuple(_literal(x) for x in _ITEM.findall(m["items"]))
-            return member_check(*self.ref(m["ik"]), items)
+            return member_leaf(*self.ref(m["ik"]), items)
         if kind == "split":
             return self.split(m["pct"], m["by"], m["seed"])
         if kind == "splitn":
@@ -189,24 +191,25 @@ class _Build:
             return self.split(pct, by[1:], seed)
         key = m["ek"][1:-1]
         self.keys.add(key)
-        pred = exists(key, key == self.user_key)
-        return pred, pred
+        return exists(key, key == self.user_key)
 
-    def split(self, pct: str, by: str, seed: str | None) -> Built:
+    def split(self, pct: str, by: str, seed: str | None) -> Leaf:
         """``pct`` a number's text, ``by`` a key, ``seed`` a string literal or None."""
         value = _literal(pct)
         assert isinstance(value, (int, float))
-        if pct_problem(value) is not None:
+        # a whole percentage has no decimals to check: its range alone (pct_problem's first test)
+        whole = type(value) is int
+        if (not 0 <= value <= 100) if whole else (pct_problem(value) is not None):
             raise _NotFast
         seed_int = seed_of(self.flag_key if seed is None else seed[1:-1])
         self.has_split = True
         self.last_split = (*self.ref(by), seed_int, hash_threshold(value))
-        return split_leaf(*self.last_split)
+        return split_only(*self.last_split)
 
 
-def _logic(op: str, preds: list[Predicate], leaves: list[Leaf]) -> Predicate:
-    if not preds or (op == "not" and len(preds) != 1):
+def _logic(op: str, leaves: list[Leaf]) -> Predicate:
+    if not leaves or (op == "not" and len(leaves) != 1):
         raise _NotFast
     if op == "and":
-        return conjunction(preds, leaves)
-    return any_of(preds) if op == "or" else none_of(preds[0])
+        return conjunction(None, leaves)
+    return any_of([tree(x) for x in leaves]) if op == "or" else none_of(tree(leaves[0]))

@@ -48,10 +48,14 @@ __all__ = [
     "SplitLeaf",
     "check",
     "compare_check",
+    "compare_leaf",
     "conjunction",
     "member_check",
+    "member_leaf",
     "single",
     "split_leaf",
+    "split_only",
+    "tree",
 ]
 
 SCAN_STEPS = 100  # what a walk over a context list costs, as if the list had 100 elements
@@ -84,26 +88,50 @@ Leaf: TypeAlias = "Check | SplitLeaf | Predicate"
 Built: TypeAlias = "tuple[Predicate, Leaf]"
 
 
+# Each builder comes in two forms: ``*_leaf`` gives the description alone, and the tree's
+# closure is made from it by :func:`tree` only where a caller needs one (``_rules.fast`` builds
+# an ``and`` it fuses without ever making its operands' closures); the others give both.
+
+
+def tree(leaf: Leaf) -> Predicate:
+    """The tree's closure for ``leaf``: what the builders below pair it with."""
+    if isinstance(leaf, Check):
+        return bind(leaf.key, leaf.is_user, leaf.pred)
+    if isinstance(leaf, SplitLeaf):
+        return split(*leaf)
+    return leaf
+
+
 def check(key: str, is_user: bool, pred: ValuePredicate) -> Built:
     """``$key`` tested by ``pred``: the tree's closure and its description."""
     return bind(key, is_user, pred), Check(key, is_user, pred)
 
 
+def compare_leaf(op: str, key: str, is_user: bool, lit: Scalar) -> Check:
+    """``(op $key lit)`` for ``eq gt gte lt lte``, described."""
+    if op != "eq":
+        return Check(key, is_user, order_value(op, lit))
+    strings = frozenset((lit,)) if type(lit) is str else None
+    return Check(key, is_user, eq_value(lit), strings)
+
+
 def compare_check(op: str, key: str, is_user: bool, lit: Scalar) -> Built:
     """``(op $key lit)`` for ``eq gt gte lt lte``."""
-    if op != "eq":
-        return check(key, is_user, order_value(op, lit))
-    pred = eq_value(lit)
-    strings = frozenset((lit,)) if type(lit) is str else None
-    return bind(key, is_user, pred), Check(key, is_user, pred, strings)
+    leaf = compare_leaf(op, key, is_user, lit)
+    return bind(key, is_user, leaf.pred), leaf
+
+
+def member_leaf(key: str, is_user: bool, items: tuple[Scalar, ...]) -> Check:
+    """``(in $key [items])``, described."""
+    text = TEXT_ONLY.issuperset(map(type, items))
+    strings = cast("frozenset[str]", frozenset(items)) if text else None
+    return Check(key, is_user, member_of_value(items), strings)
 
 
 def member_check(key: str, is_user: bool, items: tuple[Scalar, ...]) -> Built:
     """``(in $key [items])``."""
-    pred = member_of_value(items)
-    text = TEXT_ONLY.issuperset(map(type, items))
-    strings = cast("frozenset[str]", frozenset(items)) if text else None
-    return bind(key, is_user, pred), Check(key, is_user, pred, strings)
+    leaf = member_leaf(key, is_user, items)
+    return bind(key, is_user, leaf.pred), leaf
 
 
 def split_leaf(key: str, is_user: bool, seed: int, threshold: int) -> Built:
@@ -112,18 +140,24 @@ def split_leaf(key: str, is_user: bool, seed: int, threshold: int) -> Built:
     return pred, SplitLeaf(key, is_user, seed, threshold) if threshold else pred
 
 
-def conjunction(preds: list[Predicate], leaves: list[Leaf]) -> Predicate:
+def split_only(key: str, is_user: bool, seed: int, threshold: int) -> Leaf:
+    """``split_leaf``'s description alone (a zero threshold: the constant false closure)."""
+    return SplitLeaf(key, is_user, seed, threshold) if threshold else split(key, is_user, 0, 0)
+
+
+def conjunction(preds: list[Predicate] | None, leaves: list[Leaf]) -> Predicate:
     """``(and ...)`` of ``preds`` (described by ``leaves``, in the same order): one closure when
-    the operands are string checks, optionally ending in a split; else the tree's ``all_of``."""
+    the operands are string checks, optionally ending in a split; else the tree's ``all_of``
+    (of ``preds``, or when None of the leaves' :func:`tree` closures)."""
     last = leaves[-1]
     split_ = last if isinstance(last, SplitLeaf) else None
     keyed: list[tuple[str, _Strings, ValuePredicate]] = []
     for c in leaves[:-1] if split_ is not None else leaves:
         if not isinstance(c, Check) or c.strings is None or c.is_user:
-            return all_of(preds)
+            return all_of(preds if preds is not None else [tree(x) for x in leaves])
         keyed.append((c.key, c.strings, c.pred))
     if not keyed:
-        return all_of(preds)
+        return all_of(preds if preds is not None else [tree(x) for x in leaves])
     if split_ is None:
         return _one(*keyed[0]) if len(keyed) == 1 else _checks(tuple(keyed), None)
     key, is_user, seed, threshold = split_
@@ -132,9 +166,14 @@ def conjunction(preds: list[Predicate], leaves: list[Leaf]) -> Predicate:
     return _checks(tuple(keyed), (key, is_user, seed, threshold))
 
 
-def single(pred: Predicate, leaf: Leaf | None) -> Predicate:
-    """A whole rule that is one leaf: one frame instead of ``bind`` and its value predicate."""
+def single(pred: Predicate | None, leaf: Leaf | None) -> Predicate:
+    """A whole rule that is one leaf: one frame instead of ``bind`` and its value predicate.
+
+    ``pred`` is the leaf's tree closure, or None to make it from ``leaf`` if needed."""
     if not isinstance(leaf, Check) or leaf.strings is None:
+        if pred is None:
+            assert leaf is not None
+            return tree(leaf)
         return pred
     if leaf.is_user:
         return _one_user(leaf.key, leaf.strings, leaf.pred)
