@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._client import Flags, FlagsView
+from ._client import Flags
+from ._evaluating import FlagsView
 from ._exceptions import (
     DocumentError,
     FlagkitError,

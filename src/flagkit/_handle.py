@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ._context import as_context
 
 if TYPE_CHECKING:
-    from ._client import _Evaluating
+    from ._evaluating import _Evaluating
     from ._snapshot import Predicate, Selector, Snapshot
     from ._types import EvaluationDetails
 

@@ -4,7 +4,7 @@ A :class:`Snapshot` is never changed after :func:`build_snapshot` returns it. Th
 the whole object with one reference assignment, so a reader that did ``snap = self._snapshot``
 sees one complete version for as long as it holds ``snap``. (One write changes no answer: a
 flag key the snapshot lacks is recorded as None in its two lookup maps once evaluated, so that
-a missing flag costs a dict lookup rather than an exception; see ``_client._missed``.)
+a missing flag costs a dict lookup rather than an exception; see ``_evaluating._missed``.)
 
 Each flag compiles to two closures chosen at build time by the flag's shape:
 
@@ -163,7 +163,7 @@ class Snapshot:
     flags: Mapping[str, CompiledFlag]
     # flag key -> the enabled closure, or the bool itself when the answer is the same for every
     # context (basic flags, and variants that all agree): the hot path's one lookup. A key the
-    # snapshot lacks maps to None once evaluated (``_client._missed``: a memo, no answer changes)
+    # snapshot lacks maps to None once evaluated (``_evaluating._missed``: a memo, no answer changes)
     enabled_fns: Mapping[str, Predicate | bool | None]
     version: str | None
     ready: bool = True

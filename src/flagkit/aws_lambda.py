@@ -45,7 +45,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from ._lambda_refresh import Attempt, Refresher, refresher_for
 
 if TYPE_CHECKING:
-    from ._client import Flags, FlagsView
+    from ._client import Flags
+    from ._evaluating import FlagsView
 
 __all__ = ["current", "with_flags"]
 

@@ -38,7 +38,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from ._client import FlagsView
+from ._evaluating import FlagsView
 from ._exceptions import MissingExtraError
 from ._fork import after_fork_in_child
 from ._hooks import _sets as _hook_sets

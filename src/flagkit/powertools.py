@@ -30,8 +30,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
-from ._client import FlagsView, _Evaluating
 from ._document.powertools import ENVELOPE, MEDIA_TYPE, VALUE, read_schema, unwrap
+from ._evaluating import FlagsView, _Evaluating
 from ._exceptions import DocumentError
 from ._rules.internal_ops import PowertoolsUserWarning
 from ._snapshot import Snapshot, build_snapshot, snapshot_from_bytes

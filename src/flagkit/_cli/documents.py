@@ -49,7 +49,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from flagkit._client import FlagsView
+    from flagkit._evaluating import FlagsView
 
     snapshot = load_snapshot(args.file, args.user_key, args.at)
     compiled = compiled_flag(snapshot, args.flag)  # an unknown flag: the list of flags, exit 1
