@@ -163,7 +163,8 @@ class Snapshot:
     flags: Mapping[str, CompiledFlag]
     # flag key -> the enabled closure, or the bool itself when the answer is the same for every
     # context (basic flags, and variants that all agree): the hot path's one lookup. A key the
-    # snapshot lacks maps to None once evaluated (``_evaluating._missed``: a memo, no answer changes)
+    # snapshot lacks maps to None once evaluated (``_evaluating._missed``: a memo that changes
+    # no answer)
     enabled_fns: Mapping[str, Predicate | bool | None]
     version: str | None
     ready: bool = True
