@@ -193,7 +193,7 @@ class Flags(_Evaluating):
             old, new = swapped
             if new.ready:  # a handle whose key the document lacks: one warning per key
                 with self._write_lock:
-                    unfound = [h.key for h in self._live_handles() if h._on is None]
+                    unfound = [h.key for h in self._live_handles() if h._missing]
                 for key in unfound:
                     _misses.unknown_flag(new, key)
             for listener in self._listeners:
@@ -346,7 +346,7 @@ class Flags(_Evaluating):
             handle = self._handles.get(key)
             if handle is None:
                 handle = self._handles[key] = self._handle_class(self, key, snap)
-        if handle._on is None:  # logged outside the lock: no log handler runs under it
+        if handle._missing:  # logged outside the lock: no log handler runs under it
             _misses.unknown_flag(snap, key)
         return handle
 

@@ -357,7 +357,7 @@ class FlagsView(_Evaluating):
         """
         _check_key(key)
         handle = FlagHandle(self, key, self._snapshot)
-        if handle._on is None:
+        if handle._missing:
             _misses.unknown_flag(self._snapshot, key)
         return handle
 

@@ -59,16 +59,12 @@ class FlagHandle:
         "_fn",
         "_key",
         "_name",
-        "_on",
         "_owner",
         "_plain",
         "_select",
         "_value",
     )
 
-    # What the served snapshot holds for the key, as-is (None: it lacks the key). Read by the
-    # client (a missing key warns) and repr(); no evaluation reads it.
-    _on: Predicate | bool | None
     # One slot per shape, each written only with its own type and never cleared: see _point.
     _value: bool  # a constant enabled answer
     _fn: Predicate  # a compiled enabled predicate
@@ -112,10 +108,14 @@ class FlagHandle:
             else:
                 self._select = select
             plain = _SHAPES[isinstance(on, bool), not callable(select)]
-        self._on = on
         self._plain = plain
         if type(self) is not HookedFlagHandle:
             self.__class__ = plain
+
+    @property
+    def _missing(self) -> bool:
+        """The snapshot it was last pointed at lacks the key (the client warns; repr says so)."""
+        return self._plain is FlagHandle
 
     @property
     def key(self) -> str:
@@ -214,7 +214,7 @@ class FlagHandle:
         return self
 
     def __repr__(self) -> str:
-        found = "" if self._on is not None else ", missing"
+        found = ", missing" if self._missing else ""
         return f"FlagHandle({self._key!r}{found}, version={self._owner.version!r})"
 
 

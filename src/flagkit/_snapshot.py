@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._document.limits import Limits, check_flag_count
+from ._document.limits import Limits, check_flag_count, patterns_for
 from ._exceptions import DocumentError, RuleError
 from ._types import Reason
 
@@ -285,13 +285,6 @@ class _gc_paused:  # noqa: N801 - used as a function, in a with statement
             gc.enable()
 
 
-def patterns_for(limits: Limits) -> Patterns:
-    """A pattern compiler for one load, held to ``limits``' pattern size limits."""
-    from ._rules.patterns import Patterns
-
-    return Patterns(max_size=limits.max_pattern_size, max_total=limits.max_pattern_total)
-
-
 def _enabled_fns(flags: Mapping[str, CompiledFlag]) -> dict[str, Predicate | bool | None]:
     return {
         key: flag.outcomes[0].enabled if flag.constant else flag.enabled
@@ -456,9 +449,9 @@ def _compile_variant_rule(
     patterns: Patterns | None,
     wall: Callable[[], float],
     compile_rule: RuleCompiler | None = None,
-) -> CompiledRule | None:
-    if variant.rule is None:
-        return None
+) -> CompiledRule:
+    """The variant's rule compiled (the caller passes only variants that have one)."""
+    assert variant.rule is not None
     if compile_rule is None:
         from ._rules.compile import compile_rule as imported
 

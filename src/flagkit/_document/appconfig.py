@@ -52,7 +52,7 @@ from .checks import (
     undefined_values,
     variant_name,
 )
-from .limits import MAX_DOCUMENT_BYTES, Limits, check_flag_count
+from .limits import MAX_DOCUMENT_BYTES, Limits, check_flag_count, patterns_for
 from .spec import FlagSpec, VariantSpec
 from .strict_json import excerpt, parse_json, place, render_path
 
@@ -365,7 +365,7 @@ def load_document(
         )
     limits = limits or Limits()
     if patterns is None:
-        patterns = Patterns(max_size=limits.max_pattern_size, max_total=limits.max_pattern_total)
+        patterns = patterns_for(limits)
     if detect_format(data) == "stored":
         flags = data.get("flags")
         check_flag_count(len(flags) if isinstance(flags, dict) else 0, limits)

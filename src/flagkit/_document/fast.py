@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from flagkit._exceptions import DocumentError
 
 from .checks import MAX_ATTRIBUTES, MAX_STRING, freeze, stored_flag, undefined_values
-from .limits import Limits
+from .limits import Limits, patterns_for
 from .spec import FlagSpec, VariantSpec
 
 if TYPE_CHECKING:
@@ -63,11 +63,7 @@ def accept_document(
     try:
         if isinstance(data.get("version"), str):  # checks.detect_format
             if patterns is None:
-                from flagkit._rules.patterns import Patterns
-
-                patterns = Patterns(
-                    max_size=limits.max_pattern_size, max_total=limits.max_pattern_total
-                )
+                patterns = patterns_for(limits)
             return _stored(data, limits, patterns)
         if len(data) > limits.max_flags:
             return None

@@ -11,8 +11,12 @@ rule parser in ``_rules.parse``, which every rule passes, text or tree.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 from flagkit._exceptions import DocumentError
+
+if TYPE_CHECKING:
+    from flagkit._rules.patterns import Patterns
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
@@ -76,3 +80,11 @@ def check_flag_count(count: int, limits: Limits) -> None:
             expected=f"at most {limits.max_flags:,} flags (Limits.max_flags)",
             found=f"{count:,} flags",
         )
+
+
+def patterns_for(limits: Limits) -> Patterns:
+    """A pattern compiler for one load, held to ``limits``' pattern size limits (the document's
+    constraint patterns and its rules' patterns count towards one total)."""
+    from flagkit._rules.patterns import Patterns
+
+    return Patterns(max_size=limits.max_pattern_size, max_total=limits.max_pattern_total)
