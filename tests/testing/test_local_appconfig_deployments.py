@@ -14,6 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from flagkit.testing import LocalAppConfigData
+from test_guard import make_alarm  # tests/ is on the path (its conftest.py)
 
 APP, ENV, PROFILE = "shop", "prod", "flags"
 MINUTE = 60.0
@@ -150,17 +151,7 @@ def test_a_second_deployment_during_one_in_progress_conflicts(server: LocalAppCo
 
 
 def alarm_arn(cw: Any, name: str) -> str:
-    cw.put_metric_alarm(
-        AlarmName=name,
-        MetricName="5XXError",
-        Namespace="AWS/ApiGateway",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=5,
-        ComparisonOperator="GreaterThanThreshold",
-    )
-    cw.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="test")
+    make_alarm(cw, name)
     return str(cw.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]["AlarmArn"])
 
 
